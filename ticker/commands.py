@@ -1,0 +1,359 @@
+"""The commands behind the command line; part of the CLI layer (they print results to stdout)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ticker.cli import EXIT_FAILURE, EXIT_OK, load
+from ticker.config import Config, SourceConfig, builtin_profiles
+from ticker.durations import parse_duration
+from ticker.errors import ConfigError, ExtractError, TickerError
+from ticker.extract import compile_selector
+from ticker.fetch import AiohttpFetcher, FetchResult, FetchSettings
+from ticker.output import (
+    HISTORY_COLUMNS,
+    csv_text,
+    history_jsonl,
+    history_rows,
+    item_json,
+    table,
+)
+from ticker.pipeline import PollOutcome, poll_source, read_page, utcnow
+from ticker.store import SqliteStore
+
+
+def fetch_settings(config: Config) -> FetchSettings:
+    s = config.service
+    return FetchSettings(
+        user_agent=s.user_agent,
+        connect_timeout=s.connect_timeout,
+        read_timeout=s.read_timeout,
+        total_timeout=s.total_timeout,
+        max_bytes=s.max_bytes,
+        concurrency=s.concurrency,
+        per_host=s.per_host,
+    )
+
+
+def selected_sources(config: Config, ids: Sequence[str]) -> list[SourceConfig]:
+    """The sources named on the command line (all when none); unknown ids are a usage error."""
+    if not ids:
+        return list(config.sources)
+    known = {s.id: s for s in config.sources}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise ConfigError(
+            f"unknown source {', '.join(map(repr, missing))} (known: {', '.join(sorted(known))})"
+        )
+    return [known[i] for i in ids]
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+# -- once ------------------------------------------------------------------------------------
+
+
+async def once(args: argparse.Namespace) -> int:
+    """One pass over the sources: fetch, detect, record, and print the new items."""
+    config = load(args)
+    sources = selected_sources(config, args.sources)
+    store = SqliteStore.open(config.service.state)
+    try:
+        async with AiohttpFetcher(fetch_settings(config)) as fetcher:
+            outcomes = await asyncio.gather(
+                *(poll_source(s, fetcher=fetcher, store=store) for s in sources)
+            )
+    finally:
+        store.close()
+    for outcome in outcomes:
+        for rec in outcome.new:
+            _out(
+                item_json(
+                    source=outcome.source_id,
+                    text=rec.item.text,
+                    link=rec.item.link,
+                    first_seen=rec.first_seen,
+                    kind=rec.item.kind.value,
+                    update_of=None if rec.item.update_of is None else rec.item.update_of.text,
+                )
+            )
+    return _exit_for(outcomes)
+
+
+def _exit_for(outcomes: Iterable[PollOutcome]) -> int:
+    """1 when any source failed (after every other source was done), else 0."""
+    return EXIT_FAILURE if any(o.status == "error" for o in outcomes) else EXIT_OK
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+async def check(args: argparse.Namespace) -> int:
+    """Dry run: fetch and extract now, mark each item new or known; writes and sends nothing."""
+    from ticker.detect import detect, keyed
+
+    config = load(args)
+    sources = selected_sources(config, args.sources)
+    state_file = config.service.state
+    store = SqliteStore.open(state_file, readonly=True) if state_file.exists() else None
+    failed = False
+    try:
+        async with AiohttpFetcher(fetch_settings(config)) as fetcher:
+            results = await asyncio.gather(
+                *(fetcher.fetch(s.url, headers=s.headers) for s in sources),
+                return_exceptions=True,
+            )
+        now = utcnow()
+        for source, result in zip(sources, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, TickerError):
+                    raise result
+                failed = True
+                print(f"{source.id}: error: {result}", file=sys.stderr)
+                continue
+            try:
+                reading = read_page(source, result)
+            except ExtractError as exc:
+                failed = True
+                print(f"{source.id}: error: {exc}", file=sys.stderr)
+                continue
+            page = keyed(reading.extraction.items)
+            if store is not None:
+                inputs = store.detection_inputs(
+                    source.id,
+                    list(page),
+                    gone_after=now - timedelta(seconds=source.realert_after),
+                )
+                baseline = not store.source_state(source.id).baseline_done
+                detection = detect(
+                    page=page,
+                    known=inputs.known,
+                    present=inputs.present,
+                    recently_gone=inputs.recently_gone,
+                    now=now,
+                    realert_after=timedelta(seconds=source.realert_after),
+                    baseline=baseline,
+                )
+            else:
+                baseline = True
+                detection = detect(
+                    page=page,
+                    known={},
+                    present=(),
+                    recently_gone=(),
+                    now=now,
+                    realert_after=timedelta(seconds=source.realert_after),
+                    baseline=True,
+                )
+            marks = {n.key: n.kind.value for n in detection.new}
+            _print_check(source, page, marks, baseline=baseline, fmt=args.format, reading=reading)
+    finally:
+        if store is not None:
+            store.close()
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _print_check(
+    source: SourceConfig,
+    page: dict[str, object],
+    marks: dict[str, str],
+    *,
+    baseline: bool,
+    fmt: str,
+    reading: object,
+) -> None:
+    from ticker.model import PageItem
+    from ticker.pipeline import PageReading
+
+    assert isinstance(reading, PageReading)
+    rows = []
+    for key, item in page.items():
+        assert isinstance(item, PageItem)
+        mark = ("baseline" if baseline else marks[key]) if key in marks else "known"
+        if fmt == "jsonl":
+            import json
+
+            _out(
+                json.dumps(
+                    {"source": source.id, "status": mark, "text": item.text, "link": item.link},
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            rows.append((mark.upper() if mark != "known" else mark, item.text))
+    if fmt == "table":
+        note = " (first poll: a baseline, nothing would be alerted)" if baseline else ""
+        _out(f"{source.id}: {len(page)} item(s){note}")
+        if rows:
+            _out(table(("status", "text"), rows))
+        if reading.extraction.canary_found is False:
+            _out(f"  warning: canary {source.canary} matched nothing: has the layout changed?")
+
+
+# -- probe -----------------------------------------------------------------------------------
+
+
+def probe(args: argparse.Namespace) -> int:
+    """Try selectors on a URL or a local file and print what they extract."""
+    from ticker import __version__
+    from ticker.config import DEFAULT_USER_AGENT
+    from ticker.decode import decode_body
+    from ticker.extract import extract, parse_page
+
+    spec = {"items": args.items, "text": args.text, "link": args.link}
+    if args.profile:
+        profiles = builtin_profiles()
+        if args.profile not in profiles:
+            raise ConfigError(
+                f"unknown profile {args.profile!r} (built-in: {', '.join(sorted(profiles))})"
+            )
+        for key in spec:
+            spec[key] = spec[key] or profiles[args.profile].get(key)
+    if not spec["items"]:
+        raise ConfigError("probe needs --items SELECTOR (or --profile NAME)")
+    try:
+        selectors = {k: compile_selector(v) for k, v in spec.items() if v}
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    is_json = selectors["items"].kind == "jmespath"
+
+    target = args.target
+    path = Path(target)
+    if "://" not in target and path.exists():
+        body = path.read_bytes()
+        base_url = path.resolve().as_uri()
+        charset = None
+    elif target.startswith(("http://", "https://")):
+        settings = FetchSettings(user_agent=DEFAULT_USER_AGENT.format(version=__version__))
+        result = asyncio.run(_fetch_once(settings, target))
+        body, base_url, charset = result.body, result.url, result.charset
+    else:
+        raise ConfigError(f"{target!r} is neither an existing file nor an http(s) URL")
+
+    decoded = decode_body(body, header_charset=charset, override=args.charset)
+    extraction = extract(
+        parse_page(decoded.text, is_json=is_json),
+        items=selectors["items"],
+        text=selectors.get("text"),
+        link=selectors.get("link"),
+        base_url=base_url,
+    )
+    for n, item in enumerate(extraction.items, 1):
+        if args.format == "jsonl":
+            import json
+
+            _out(json.dumps({"text": item.text, "link": item.link}, ensure_ascii=False))
+        else:
+            _out(f"{n:>3}  {item.text}")
+            if item.link:
+                _out(f"     {item.link}")
+    summary = (
+        f"{len(extraction.items)} item(s) from {extraction.matched} match(es) of "
+        f"{selectors['items']} ({decoded.encoding}"
+        + (f", {decoded.replacements} undecodable byte(s)" if decoded.replacements else "")
+        + ")"
+    )
+    print(summary, file=sys.stderr)
+    if not extraction.items:
+        print(
+            "hint: nothing matched; open the page in a browser, inspect the ticker, and try its "
+            "container's class, e.g. --items 'css:.ticker li' or --items 'xpath://marquee//a'",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+async def _fetch_once(settings: FetchSettings, url: str) -> FetchResult:
+    async with AiohttpFetcher(settings) as fetcher:
+        return await fetcher.fetch(url)
+
+
+# -- validate --------------------------------------------------------------------------------
+
+
+def validate(args: argparse.Namespace) -> int:
+    config = load(args)
+    _out(
+        f"{args.config}: ok: {len(config.sources)} source(s), {len(config.channels)} channel(s), "
+        f"{len(config.routes)} route(s); state {config.service.state}"
+    )
+    for source in config.sources:
+        _out(f"  {source.id}: {source.url} every {source.interval:g}s, items {source.items}")
+    return EXIT_OK
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+def parse_time(value: str, *, now: datetime) -> datetime:
+    """An ISO date or time (UTC unless it says otherwise), or an age such as "2h" (ago)."""
+    text = value.strip()
+    try:
+        return now - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f'invalid time {value!r}: use an ISO date or time ("2026-11-27", '
+            f'"2026-11-27T08:00Z") or an age ("90m", "2h", "7d")'
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def history(args: argparse.Namespace) -> int:
+    config = load(args)
+    now = utcnow()
+    since = parse_time(args.since, now=now) if args.since else None
+    until = parse_time(args.until, now=now) if args.until else None
+    try:
+        grep = re.compile(args.grep) if args.grep else None
+    except re.error as exc:
+        raise ConfigError(f"invalid --grep regular expression {args.grep!r}: {exc}") from None
+    known = {s.id for s in config.sources}
+    for sid in args.source:
+        if sid not in known:
+            print(f"note: source {sid!r} is not in the configuration", file=sys.stderr)
+    if not config.service.state.exists():
+        print(f"no state yet at {config.service.state} (run 'ticker once' first)", file=sys.stderr)
+        items: Iterable[object] = []
+        store = None
+    else:
+        store = SqliteStore.open(config.service.state, readonly=True)
+    try:
+        items = (
+            store.history(
+                sources=args.source,
+                since=since,
+                until=until,
+                grep=grep,
+                limit=args.limit,
+                newest_first=args.newest_first,
+            )
+            if store is not None
+            else iter(())
+        )
+        if args.format == "jsonl":
+            for line in history_jsonl(items):  # type: ignore[arg-type]
+                _out(line)
+        elif args.format == "csv":
+            for chunk in csv_text(HISTORY_COLUMNS, history_rows(items)):  # type: ignore[arg-type]
+                sys.stdout.write(chunk)
+        else:
+            rows = [(r[0], r[2], r[3], r[4]) for r in history_rows(items)]  # type: ignore[arg-type]
+            if rows:
+                _out(table(("first_seen", "source", "kind", "text"), rows))
+    finally:
+        if store is not None:
+            store.close()
+    return EXIT_OK

@@ -1,0 +1,125 @@
+"""What is new on a page, decided from what is known: pure, no clock (``now`` is an input).
+
+The rules are product.md's "What counts as new":
+- the first successful poll of a source is a baseline: recorded, never alerted (P4);
+- reordering, scrolling and cosmetic changes never alert (identity is the normalized key);
+- a line that left and came back within ``realert_after`` is the same event; after a longer
+  absence it is a new event (tickers repeat "Sirens sound in ..." lines);
+- a near-duplicate of a line that just left the page is a material edit: alerted once as an update;
+  two lines that merely share a prefix are two items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from difflib import SequenceMatcher
+
+from ticker.model import Detection, ItemKind, KnownItem, NewItem, PageItem
+from ticker.normalize import item_key
+
+#: Token similarity at or above which a new line is an edit of a line that just left.
+EDIT_SIMILARITY = 0.75
+#: An edit changes a few words; a line sharing only a prefix with another differs in many.
+EDIT_MAX_CHANGED_TOKENS = 3
+
+
+def keyed(page: Iterable[PageItem]) -> dict[str, PageItem]:
+    """The page's items by identity key, first occurrence wins (a ticker often repeats itself)."""
+    out: dict[str, PageItem] = {}
+    for item in page:
+        key = item_key(item.text)
+        if key and key not in out:
+            out[key] = item
+    return out
+
+
+def detect(
+    *,
+    page: Mapping[str, PageItem],
+    known: Mapping[str, KnownItem],
+    present: Iterable[str],
+    recently_gone: Sequence[KnownItem],
+    now: datetime,
+    realert_after: timedelta,
+    baseline: bool,
+) -> Detection:
+    """Classify one successful poll.
+
+    ``page``: the page's items by key (see :func:`keyed`); ``known``: the latest occurrence of
+    each page key the state knows; ``present``: keys the previous successful poll showed;
+    ``recently_gone``: items that left within ``realert_after`` (candidates for an edit).
+    """
+    present_set = set(present)
+    gone = tuple(k for k in present_set if k not in page)
+    if baseline:
+        new = tuple(
+            NewItem(key=k, text=i.text, link=i.link) for k, i in page.items() if k not in known
+        )
+        return Detection(
+            baseline=True,
+            new=new,
+            seen=tuple(k for k in page if k in known),
+            gone=gone,
+            page_keys=tuple(page),
+        )
+
+    # Lines that left the page: now, or within realert_after. Only these can have been edited.
+    left = {k: item for k, item in ((i.key, i) for i in recently_gone) if k not in page}
+    seen: list[str] = []
+    new: list[NewItem] = []
+    for key, item in page.items():
+        prior = known.get(key)
+        if prior is not None:
+            away = prior.gone_since
+            if away is not None and now - away > realert_after:
+                new.append(NewItem(key=key, text=item.text, link=item.link, kind=ItemKind.RETURN))
+            else:
+                seen.append(key)
+            continue
+        edited = _edited_line(key, left)
+        if edited is not None:
+            del left[edited.key]  # one edit per line that left
+            new.append(
+                NewItem(
+                    key=key, text=item.text, link=item.link, kind=ItemKind.UPDATE, update_of=edited
+                )
+            )
+        else:
+            new.append(NewItem(key=key, text=item.text, link=item.link))
+    return Detection(
+        baseline=False, new=tuple(new), seen=tuple(seen), gone=gone, page_keys=tuple(page)
+    )
+
+
+def _edited_line(key: str, left: Mapping[str, KnownItem]) -> KnownItem | None:
+    best: KnownItem | None = None
+    best_ratio = 0.0
+    for candidate in left.values():
+        ratio = edit_similarity(key, candidate.key)
+        if ratio > best_ratio:
+            best, best_ratio = candidate, ratio
+    return best if best_ratio >= EDIT_SIMILARITY else None
+
+
+def edit_similarity(a: str, b: str) -> float:
+    """Token similarity of two keys, 0.0 when they differ in more than a few words.
+
+    "4 soldiers killed in gaza" vs "5 soldiers killed in gaza" is an edit; two
+    "gaza ministry of health: ..." lines with different statements are not.
+    """
+    ta, tb = a.split(), b.split()
+    matcher = SequenceMatcher(a=ta, b=tb, autojunk=False)
+    same = sum(block.size for block in matcher.get_matching_blocks())
+    changed = max(len(ta), len(tb)) - same
+    if changed > EDIT_MAX_CHANGED_TOKENS:
+        return 0.0
+    return matcher.ratio()
+
+
+def is_alerting(detection: Detection) -> bool:
+    """A baseline records without alerting; anything else alerts its new items."""
+    return not detection.baseline and bool(detection.new)
+
+
+__all__ = ["detect", "edit_similarity", "is_alerting", "keyed"]

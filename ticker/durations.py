@@ -1,0 +1,47 @@
+"""Durations as people write them: "500ms", "30s", "5m", "1h", "1d", "1h30m" or seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in ``value``; raises ValueError with an example of the accepted forms."""
+    if isinstance(value, bool):
+        raise ValueError(f'expected a duration such as "30s", got {value!r}')
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        try:
+            return parse_duration(float(text))
+        except ValueError:
+            pass
+        pos, total = 0, 0.0
+        for m in _PART.finditer(text):
+            if m.start() != pos:
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if text and pos == len(text):
+            return total
+    raise ValueError(
+        f'invalid duration {value!r}: use a number of seconds or "500ms", "30s", "5m", "1h", "1d"'
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """The short form of a duration, for messages: 90 -> "1m30s"."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    out, rest = [], round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(out) or "0s"

@@ -1,0 +1,232 @@
+"""Fetching pages with aiohttp: one shared session, timeouts, a streamed size cap, conditional GET.
+
+Every aiohttp error becomes a FetchError with a short ``kind`` and a message a person can act on.
+Decompression is ours (see ``decode.Decompressor``) so that a compressed bomb is stopped at the cap
+while streaming, not after aiohttp has inflated it in memory (F1).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+from multidict import CIMultiDict
+
+from ticker.decode import BadEncoding, Decompressor, TooLarge
+from ticker.errors import FetchError
+
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 3600.0
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchSettings:
+    user_agent: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 30.0
+    max_bytes: int = 5 * 1024 * 1024
+    concurrency: int = 32
+    per_host: int = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResult:
+    """A response: ``status`` 200 with a body, or 304 (not modified) with none."""
+
+    status: int
+    url: str  # after redirects
+    body: bytes = b""
+    content_type: str = ""
+    charset: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    received_at: float = 0.0  # time.perf_counter() when the body was complete
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class AiohttpFetcher:
+    """The one HTTP client of a ticker process. Use as an async context manager."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        s = self.settings
+        connector = aiohttp.TCPConnector(
+            limit=s.concurrency, limit_per_host=s.per_host, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
+            ),
+            headers={
+                "User-Agent": s.user_agent,
+                "Accept": "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.5",
+                "Accept-Encoding": "gzip, deflate, br",
+            },
+            auto_decompress=False,
+            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as users expect (F5)
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """GET ``url``; a 304 when the validators still hold. Raises FetchError."""
+        if self._session is None:
+            raise RuntimeError("AiohttpFetcher used outside 'async with'")
+        request_headers: CIMultiDict[str] = CIMultiDict(headers or {})
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+        try:
+            async with self._session.get(
+                url, headers=request_headers, max_redirects=MAX_REDIRECTS
+            ) as resp:
+                return await self._read(resp)
+        except FetchError:
+            raise
+        except TimeoutError as exc:
+            raise FetchError(
+                f"timed out after {self.settings.total_timeout:g}s (connect "
+                f"{self.settings.connect_timeout:g}s, read {self.settings.read_timeout:g}s)",
+                kind="timeout",
+            ) from exc
+        except aiohttp.TooManyRedirects as exc:
+            raise FetchError(
+                f"more than {MAX_REDIRECTS} redirects (a redirect loop?) from {url}",
+                kind="redirect",
+            ) from exc
+        except (aiohttp.InvalidUrlRedirectClientError, aiohttp.NonHttpUrlRedirectClientError) as e:
+            raise FetchError(
+                f"redirected to a non-HTTP or invalid URL: {e}", kind="redirect"
+            ) from e
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise FetchError(
+                f"cannot resolve host {exc.host!r}: {exc.os_error.strerror or exc.os_error}",
+                kind="dns",
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise FetchError(
+                f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}",
+                kind="connect",
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise FetchError(f"invalid URL {url!r}", kind="url") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise FetchError(f"the response body was cut short: {exc}", kind="network") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}", kind="network") from exc
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> FetchResult:
+        s = self.settings
+        if resp.status == 304:
+            return FetchResult(
+                status=304,
+                url=str(resp.url),
+                etag=resp.headers.get("ETag"),
+                last_modified=resp.headers.get("Last-Modified"),
+                received_at=time.perf_counter(),
+            )
+        if resp.status >= 400 or resp.status < 200 or resp.status in (204, 205):
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            hint = f", retry after {retry_after:g}s" if retry_after is not None else ""
+            raise FetchError(
+                f"HTTP {resp.status} {resp.reason or ''}".rstrip() + hint,
+                kind="http",
+                status=resp.status,
+                retry_after=retry_after,
+            )
+        length = resp.content_length
+        if length is not None and length > s.max_bytes:
+            raise FetchError(
+                f"page too large: Content-Length {length} bytes over the cap of {s.max_bytes}",
+                kind="too_large",
+            )
+        try:
+            decoder = Decompressor(resp.headers.get("Content-Encoding", ""), s.max_bytes)
+            received = 0
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                received += len(chunk)
+                if received > s.max_bytes:
+                    raise TooLarge(f"more than {s.max_bytes} bytes")
+                decoder.feed(chunk)
+        except TooLarge as exc:
+            raise FetchError(
+                f"page too large: over the cap of {s.max_bytes} bytes (max_bytes)", kind="too_large"
+            ) from exc
+        except BadEncoding as exc:
+            raise FetchError(str(exc), kind="content") from exc
+        body = decoder.result()
+        if not body.strip():
+            raise FetchError("empty response body", kind="content", status=resp.status)
+        return FetchResult(
+            status=resp.status,
+            url=str(resp.url),
+            body=body,
+            content_type=resp.content_type,
+            charset=resp.charset,
+            etag=resp.headers.get("ETag"),
+            last_modified=resp.headers.get("Last-Modified"),
+            received_at=time.perf_counter(),
+        )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped at an hour."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(delta, 0.0), MAX_RETRY_AFTER)
+
+
+_TEXTUAL = ("text/", "application/xhtml", "application/xml", "application/json")
+
+
+def check_content_type(content_type: str, *, is_json: bool) -> str | None:
+    """A reason to refuse a response of this type for this source, or None when it will do."""
+    ct = content_type.lower()
+    if not ct or ct == "application/octet-stream":
+        return None  # many servers say nothing useful; let the parser decide
+    if ct.startswith(_TEXTUAL) or ct.endswith(("+xml", "+json")):
+        return None
+    kind = "JSON" if is_json else "HTML"
+    return f"expected {kind}, got {content_type!r}"

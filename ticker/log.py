@@ -1,0 +1,142 @@
+"""structlog configuration, and the redaction of secrets from everything logged (X1).
+
+Only this module configures logging. Logs go to stderr: a console renderer on a terminal, JSON
+lines otherwise (journald, files). Apprise URLs carry tokens and passwords, so every string in
+every event passes a redactor that knows the configured secrets and the usual token shapes, and
+the chatty libraries are held at WARNING unless debugging is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
+
+import structlog
+
+_TOKEN_SHAPES = [
+    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"),  # Telegram bot token
+    re.compile(r"(?<=hooks\.slack\.com/services/)[A-Za-z0-9/_-]+"),
+    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),  # Slack API tokens
+    re.compile(r"(?<=://)[^/\s:@]+:[^@\s/]+(?=@)"),  # user:password@ in any URL
+]
+MASK = "***"
+
+
+class Redactor:
+    """Replaces known secrets and token-shaped strings in log events."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add_urls(self, urls: Iterable[str]) -> None:
+        """Learn the secret parts of apprise URLs: credentials, host-as-token, path segments."""
+        for url in urls:
+            self._secrets.update(secret_parts(url))
+        ordered = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def redact(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        for shape in _TOKEN_SHAPES:
+            text = shape.sub(MASK, text)
+        return text
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            if isinstance(value, str):
+                event[key] = self.redact(value)
+            elif isinstance(value, BaseException):
+                event[key] = self.redact(str(value))
+        return event
+
+
+def secret_parts(url: str) -> set[str]:
+    """Every part of an apprise URL that may be a secret (all but the scheme and public hosts)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return {url}
+    out = {url}
+    for piece in (parts.username, parts.password, parts.query):
+        if piece:
+            out.add(piece)
+            out.add(unquote(piece))
+    host = parts.hostname or ""
+    # In tgram://TOKEN/CHAT or slack://A/B/C the "host" is the token itself.
+    if parts.scheme not in ("http", "https", "mailto", "mailtos", "json", "xml", "form") or (
+        host and "." not in host and host != "localhost"
+    ):
+        out.add(parts.netloc.rpartition("@")[2])
+    for segment in parts.path.split("/"):
+        if len(segment) >= 6:
+            out.add(segment)
+            out.add(unquote(segment))
+    for pair in parts.query.split("&"):
+        _, _, value = pair.partition("=")
+        if len(value) >= 6:
+            out.add(value)
+            out.add(unquote(value))
+    out.discard("")
+    return out
+
+
+REDACTOR = Redactor()
+
+
+def configure(*, fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog and stdlib logging. ``fmt``: auto, console or json."""
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        REDACTOR,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            REDACTOR,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries log through stdlib logging; their DEBUG lines print tokens in URLs, so they stay
+    # at WARNING unless the user asks for debug, and still pass the redactor.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                REDACTOR,
+                renderer,
+            ],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    library_level = logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
+    for name in ("apprise", "urllib3", "aiohttp", "asyncio", "apscheduler", "charset_normalizer"):
+        logging.getLogger(name).setLevel(max(library_level, numeric))

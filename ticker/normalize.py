@@ -1,0 +1,87 @@
+"""An item's identity: its text normalized by the rules of product.md "What counts as new".
+
+Two lines that differ only in case, spacing, punctuation style (typographic quotes and dashes,
+a trailing full stop), invisible marks or a leading "BREAKING:" label share one key, so a
+cosmetic change never alerts. The functions are pure and idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Zero-width characters, bidi marks and embeddings/overrides/isolates, the BOM, soft hyphen,
+# Arabic tatweel and the Mongolian vowel separator: they change bytes, never meaning.
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u00ad\u034f\u061c\u0640\u115f\u1160\u17b4\u17b5\u180e"
+        "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+        "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff",
+    )
+)
+_QUOTES = dict.fromkeys(map(ord, "'\"`´‘’‚‛“”„‟′″‹›«»「」『』〝〞＂＇"), '"')
+_DASHES = dict.fromkeys(map(ord, "‐‑‒–—―−﹘﹣－⁃"), "-")
+_TABLE = {**_INVISIBLE, **_QUOTES, **_DASHES}
+
+_SPACE = re.compile(r"\s+")
+_SPACED_DASH = re.compile(r"\s*-\s*")
+# A leading label ("BREAKING:", "Urgent -", "عاجل |") or a bullet says nothing about the news.
+_LABEL = re.compile(
+    r"^(?:(?:breaking(?:\s+news)?|just\s+in|urgent|update|developing|flash|alert|"
+    r"ultima\s+hora|última\s+hora|urgente|عاجل|خبر\s+عاجل|عاجل\s+جدا)\s*[:|\-!]+\s*"
+    r"|[•·∙●◦▪▫■□►▶▸‣⁌⁍*>\-]+\s*)",
+)
+_TRAILING_STOP = re.compile(r"[\s.。۔]+$")
+
+#: Items longer than this are cut (F7): the identity of a ticker line lives in its start.
+MAX_KEY_CHARS = 1000
+
+
+def clean_text(text: str) -> str:
+    """Text as shown to people: Unicode NFC, whitespace collapsed, control characters and bidi
+    overrides removed (M3). Scripts and punctuation are otherwise kept exactly."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if _keep_char(ch))
+    return _SPACE.sub(" ", text).strip()
+
+
+def _keep_char(ch: str) -> bool:
+    if ch in "\t\n\r ":
+        return True
+    cat = unicodedata.category(ch)
+    if cat == "Cc":  # C0 and C1 controls: NUL, ESC, ...
+        return False
+    # Embeddings, overrides and isolates can reorder what a reader sees; marks (LRM/RLM) stay.
+    return not ("\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069")
+
+
+def item_key(text: str) -> str:
+    """The identity key of a ticker line. Pure and idempotent:
+    ``item_key(item_key(x)) == item_key(x)``."""
+    previous = None
+    key = text
+    # Each pass can expose another label ("BREAKING: • Urgent: ..."); a fixed point is reached
+    # in a few passes because every pass that changes the text makes it shorter or canonical.
+    for _ in range(8):
+        if key == previous:
+            break
+        previous = key
+        key = _one_pass(key)
+    return key
+
+
+def _one_pass(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text.casefold())
+    text = text.translate(_TABLE)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n\r")
+    text = _SPACE.sub(" ", text).strip()
+    text = _SPACED_DASH.sub("-", text)
+    while True:
+        stripped = _LABEL.sub("", text, count=1).strip()
+        if stripped == text or not stripped:
+            break
+        text = stripped
+    text = _TRAILING_STOP.sub("", text)
+    return text[:MAX_KEY_CHARS]

@@ -1,0 +1,442 @@
+"""SQLite state: every item ever seen, per-source state; schema versioned, WAL, one writer thread.
+
+The store owns one connection used only from its own single worker thread, so database work never
+blocks the event loop (S1) and writes are serialized without locks. A poll's database work is one
+transaction (``with store.transaction():``) whose cost depends on the page, not on the history.
+A file that is not a ticker database is reported and never written (S3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from ticker.errors import StoreError
+from ticker.model import Detection, ItemKind, KnownItem, NewItem, RecordedItem, SourceState
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Forward migrations: MIGRATIONS[n] takes a database from user_version n to n + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sources (
+        id TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        body_digest TEXT,
+        last_success TEXT,
+        last_attempt TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        baseline_done INTEGER NOT NULL DEFAULT 0
+    );
+    -- One row per occurrence of a line: a line back after a long absence is a new row.
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        text TEXT NOT NULL,
+        link TEXT,
+        kind TEXT NOT NULL,
+        update_of INTEGER REFERENCES items(id),
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        gone_since TEXT
+    );
+    CREATE INDEX items_by_key ON items (source, key, id);
+    CREATE INDEX items_present ON items (source) WHERE gone_since IS NULL;
+    CREATE INDEX items_by_gone ON items (source, gone_since) WHERE gone_since IS NOT NULL;
+    CREATE INDEX items_by_time ON items (first_seen);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc(ts: datetime) -> str:
+    """A UTC timestamp as stored: fixed width, so text order is time order."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _opt_utc(text: str | None) -> datetime | None:
+    return None if text is None else parse_utc(text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectionInputs:
+    """What detection needs from the state for one page."""
+
+    known: dict[str, KnownItem]
+    present: set[str]
+    recently_gone: list[KnownItem]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """A new item as committed: its row id and first-seen time."""
+
+    id: int
+    item: NewItem
+    first_seen: datetime
+
+
+class SqliteStore:
+    """The state database. Construct with :meth:`open`; call methods through :meth:`run`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticker-store")
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> SqliteStore:
+        """Open (creating and migrating unless ``readonly``) the state database at ``path``.
+
+        Raises StoreError naming the file when it is not a SQLite database, is corrupt, is
+        newer than this ticker, or cannot be created; the file is never overwritten.
+        """
+        file = Path(path)
+        _check_header(file)
+        if readonly:
+            uri = f"file:{file.resolve()}?mode=ro"
+            conn = _connect(uri, file, uri=True)
+        else:
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the state directory {str(file.parent)!r}: {exc.strerror}"
+                ) from exc
+            conn = _connect(str(file), file)
+        store = cls(conn, file)
+        try:
+            store._configure(readonly=readonly)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _configure(self, *, readonly: bool) -> None:
+        try:
+            self.conn.execute("PRAGMA busy_timeout = 5000")
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"state file {str(self.path)!r} has schema version {version}, newer than this "
+                    f"ticker understands ({SCHEMA_VERSION}); upgrade ticker"
+                )
+            if readonly:
+                return
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"state file {str(self.path)!r}: cannot use WAL (got {mode!r})")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(exc, self.path) from exc
+
+    def _migrate(self, version: int) -> None:
+        for target in range(version, SCHEMA_VERSION):
+            with self._tx():
+                for statement in _statements(MIGRATIONS[target]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {target + 1}")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn`` in the store's own thread: the event loop never waits on SQLite."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; translated to StoreError (e.g. disk full) and rolled back."""
+        try:
+            with self._tx():
+                yield
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # -- sources -------------------------------------------------------------------------
+
+    def source_state(self, source_id: str) -> SourceState:
+        row = self.conn.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+        if row is None:
+            return SourceState(source_id=source_id)
+        return _source_state(row)
+
+    def source_states(self) -> list[SourceState]:
+        return [_source_state(r) for r in self.conn.execute("SELECT * FROM sources ORDER BY id")]
+
+    def save_source_state(self, state: SourceState) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO sources (id, etag, last_modified, body_digest, last_success, last_attempt,
+                                 consecutive_failures, last_error, baseline_done)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET
+                etag = excluded.etag, last_modified = excluded.last_modified,
+                body_digest = excluded.body_digest, last_success = excluded.last_success,
+                last_attempt = excluded.last_attempt,
+                consecutive_failures = excluded.consecutive_failures,
+                last_error = excluded.last_error, baseline_done = excluded.baseline_done
+            """,
+            (
+                state.source_id,
+                state.etag,
+                state.last_modified,
+                state.body_digest,
+                None if state.last_success is None else utc(state.last_success),
+                None if state.last_attempt is None else utc(state.last_attempt),
+                state.consecutive_failures,
+                state.last_error,
+                int(state.baseline_done),
+            ),
+        )
+
+    # -- items ---------------------------------------------------------------------------
+
+    def detection_inputs(
+        self, source_id: str, keys: Sequence[str], *, gone_after: datetime
+    ) -> DetectionInputs:
+        """The latest occurrence of each page key, the keys shown last time, and the lines that
+        left since ``gone_after``. Every query uses an index bounded by the page or the window."""
+        known: dict[str, KnownItem] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT * FROM items WHERE source = ? AND key IN ({marks}) ORDER BY id",
+                (source_id, *chunk),
+            )
+            for row in rows:
+                known[row["key"]] = _known(row)  # ORDER BY id: the latest occurrence wins
+        present = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT key FROM items WHERE source = ? AND gone_since IS NULL", (source_id,)
+            )
+        }
+        gone = [
+            _known(r)
+            for r in self.conn.execute(
+                "SELECT * FROM items WHERE source = ? AND gone_since IS NOT NULL "
+                "AND gone_since >= ? ORDER BY gone_since DESC LIMIT 200",
+                (source_id, utc(gone_after)),
+            )
+        ]
+        return DetectionInputs(known=known, present=present, recently_gone=gone)
+
+    def record_detection(
+        self, source_id: str, detection: Detection, *, now: datetime
+    ) -> list[Recorded]:
+        """Apply a detection: move last_seen, mark gone lines, insert new occurrences."""
+        stamp = utc(now)
+        if detection.seen:
+            for chunk in _chunks(list(detection.seen), 500):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    "UPDATE items SET last_seen = ?, gone_since = NULL WHERE id IN ("
+                    f"SELECT max(id) FROM items WHERE source = ? AND key IN ({marks}) "
+                    "GROUP BY key)",
+                    (stamp, source_id, *chunk),
+                )
+        if detection.gone:
+            for chunk in _chunks(list(detection.gone), 500):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    f"UPDATE items SET gone_since = ? WHERE source = ? "
+                    f"AND gone_since IS NULL AND key IN ({marks})",
+                    (stamp, source_id, *chunk),
+                )
+        out = []
+        # A line back after a long absence gets a new row; its earlier occurrence stays closed.
+        for item in detection.new:
+            kind = ItemKind.BASELINE if detection.baseline else item.kind
+            cur = self.conn.execute(
+                "INSERT INTO items (source, key, text, link, kind, update_of, first_seen, "
+                "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source_id,
+                    item.key,
+                    item.text,
+                    item.link,
+                    kind.value,
+                    None if item.update_of is None else item.update_of.id,
+                    stamp,
+                    stamp,
+                ),
+            )
+            assert cur.lastrowid is not None
+            out.append(Recorded(id=cur.lastrowid, item=item, first_seen=now))
+        return out
+
+    def touch_present(self, source_id: str, *, now: datetime) -> None:
+        """The page did not change (304 or same body): what was on it is still there."""
+        self.conn.execute(
+            "UPDATE items SET last_seen = ? WHERE source = ? AND gone_since IS NULL",
+            (utc(now), source_id),
+        )
+
+    def history(
+        self,
+        *,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        grep: re.Pattern[str] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[RecordedItem]:
+        """Recorded items in first-seen order (or newest first), filtered."""
+        where, args = [], []
+        if sources:
+            where.append(f"i.source IN ({','.join('?' * len(sources))})")
+            args.extend(sources)
+        if since is not None:
+            where.append("i.first_seen >= ?")
+            args.append(utc(since))
+        if until is not None:
+            where.append("i.first_seen < ?")
+            args.append(utc(until))
+        sql = (
+            "SELECT i.*, u.text AS update_of_text FROM items i "
+            "LEFT JOIN items u ON u.id = i.update_of"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY i.first_seen {'DESC' if newest_first else 'ASC'}, i.id"
+        )
+        count = 0
+        for row in self.conn.execute(sql, args):
+            if grep is not None and not grep.search(row["text"]):
+                continue
+            yield RecordedItem(
+                id=row["id"],
+                source_id=row["source"],
+                text=row["text"],
+                link=row["link"],
+                first_seen=parse_utc(row["first_seen"]),
+                last_seen=parse_utc(row["last_seen"]),
+                kind=ItemKind(row["kind"]),
+                update_of_text=row["update_of_text"],
+            )
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _connect(target: str, file: Path, *, uri: bool = False) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(
+            target, uri=uri, isolation_level=None, check_same_thread=False, timeout=5.0
+        )
+    except sqlite3.Error as exc:
+        raise _store_error(exc, file) from exc
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _check_header(file: Path) -> None:
+    """Refuse, before SQLite touches it, a file that is not a SQLite database (S3)."""
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(16)
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise StoreError(f"state path {str(file)!r} is a directory; name a file") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read state file {str(file)!r}: {exc.strerror}") from exc
+    if head and head != _SQLITE_MAGIC:
+        raise StoreError(
+            f"state file {str(file)!r} is not a SQLite database; ticker will not overwrite it "
+            "(move it away, or point [service] state at another file)"
+        )
+
+
+def _store_error(exc: sqlite3.Error, file: Path) -> StoreError:
+    text = str(exc)
+    if "malformed" in text or "not a database" in text:
+        hint = "the file is corrupt; keep it for inspection and restore a backup or move it away"
+    elif "readonly" in text or "unable to open" in text:
+        hint = f"check that the directory {str(file.parent)!r} exists and is writable"
+    elif "disk is full" in text or "full" in text:
+        hint = "free some disk space; nothing uncommitted was sent"
+    else:
+        hint = "see the SQLite message"
+    return StoreError(f"state file {str(file)!r}: {text} ({hint})")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (migrations hold no quoted semicolons)."""
+    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _known(row: sqlite3.Row) -> KnownItem:
+    return KnownItem(
+        id=row["id"],
+        key=row["key"],
+        text=row["text"],
+        link=row["link"],
+        first_seen=parse_utc(row["first_seen"]),
+        last_seen=parse_utc(row["last_seen"]),
+        gone_since=_opt_utc(row["gone_since"]),
+    )
+
+
+def _source_state(row: sqlite3.Row) -> SourceState:
+    return SourceState(
+        source_id=row["id"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_digest=row["body_digest"],
+        last_success=_opt_utc(row["last_success"]),
+        last_attempt=_opt_utc(row["last_attempt"]),
+        consecutive_failures=row["consecutive_failures"],
+        last_error=row["last_error"],
+        baseline_done=bool(row["baseline_done"]),
+    )
