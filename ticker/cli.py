@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("validate", parents=[with_config], help="check the configuration")
 
+    p = sub.add_parser("notify-test", parents=[with_config], help="send a test message to channels")
+    p.add_argument("channels", nargs="*", metavar="CHANNEL")
+
+    p = sub.add_parser(
+        "outbox", parents=[with_config], help="list pending and dead deliveries, or retry them"
+    )
+    p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
+    p.add_argument("--dead", action="store_true", help="with retry: requeue dead deliveries")
+
     p = sub.add_parser("history", parents=[with_config], help="the recorded items")
     p.add_argument("--source", action="append", default=[], metavar="ID", help="repeatable")
     p.add_argument("--since", metavar="T", help='ISO time or date, or an age such as "2h"')
@@ -114,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         "probe": commands.probe,
         "validate": commands.validate,
         "history": commands.history,
+        "notify-test": commands.notify_test,
+        "outbox": commands.outbox,
     }
     result = handlers[args.command](args)
     if asyncio.iscoroutine(result):

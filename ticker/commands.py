@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import re
 import sys
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ticker.cli import EXIT_FAILURE, EXIT_OK, load
 from ticker.config import Config, SourceConfig, builtin_profiles
@@ -21,11 +24,21 @@ from ticker.output import (
     csv_text,
     history_jsonl,
     history_rows,
+    iso,
     item_json,
     table,
 )
 from ticker.pipeline import PollOutcome, poll_source, read_page, utcnow
+from ticker.route import Message
 from ticker.store import SqliteStore
+
+if TYPE_CHECKING:
+    from ticker.alerts import AlertPlanner
+    from ticker.deliver import Dead, Sender
+    from ticker.notify import AppriseNotifier
+
+#: How long ``once`` keeps delivering before leaving the rest in the outbox for the next run.
+DRAIN_SECONDS = 120.0
 
 
 def fetch_settings(config: Config) -> FetchSettings:
@@ -62,18 +75,92 @@ def _out(line: str) -> None:
 # -- once ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverySide:
+    """The delivery side of a process: notifier, planner and sender (None without channels)."""
+
+    notifier: AppriseNotifier
+    planner: AlertPlanner
+    sender: Sender
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+def build_delivery(config: Config, store: SqliteStore) -> DeliverySide | None:
+    """Build the notifier, planner and sender of a configuration that has channels."""
+    if not config.channels:
+        return None
+    from ticker.alerts import AlertPlanner
+    from ticker.deliver import DeliveryPolicy, Sender
+    from ticker.notify import AppriseNotifier
+
+    notifier = AppriseNotifier(config.channels)
+    targets = {
+        cid: [(t.key, t.redacted) for t in targets] for cid, targets in notifier.by_channel.items()
+    }
+    planner = AlertPlanner(config, targets)
+    policy = DeliveryPolicy(
+        give_up_after=config.service.give_up_after, max_strikes=config.service.max_strikes
+    )
+    holder: list[Sender] = []
+
+    def on_dead(dead: Dead) -> None:
+        # A delivery given up is told on the health channels, never on the failing one (D4).
+        row = dead.delivery
+        message = Message(
+            title=f"ticker: a {row.kind} message to {row.channel!r} was given up",
+            body=(
+                f"{row.title}\n{row.body}\n\nTarget {row.target_label}: {dead.reason}; "
+                f"last error: {row.last_error or 'none'}. "
+                "Run 'ticker outbox retry --dead' to send it again."
+            ),
+        )
+        health = planner.health(message, source=row.source, exclude=(row.channel,))
+        if row.kind == "health" or not health:
+            return
+
+        def queue() -> None:
+            with store.transaction():
+                store.queue_messages(health, now=utcnow())
+
+        task = asyncio.get_running_loop().create_task(store.run(queue))
+        task.add_done_callback(lambda _t: holder[0].wake())
+
+    sender = Sender(store, notifier, policy=policy, clock=utcnow, on_dead=on_dead)
+    holder.append(sender)
+    return DeliverySide(notifier=notifier, planner=planner, sender=sender)
+
+
 async def once(args: argparse.Namespace) -> int:
-    """One pass over the sources: fetch, detect, record, and print the new items."""
+    """One pass over the sources: fetch, detect, record, deliver (or print) the new items."""
     config = load(args)
     sources = selected_sources(config, args.sources)
     store = SqliteStore.open(config.service.state)
+    delivery: DeliverySide | None = None
+    pending = 0
     try:
+        delivery = build_delivery(config, store)
+        planner = None if delivery is None else delivery.planner
         async with AiohttpFetcher(fetch_settings(config)) as fetcher:
             outcomes = await asyncio.gather(
-                *(poll_source(s, fetcher=fetcher, store=store) for s in sources)
+                *(poll_source(s, fetcher=fetcher, store=store, planner=planner) for s in sources)
             )
+        if delivery is not None:
+            # Deliver what is due now, this run's items and any left by an earlier run.
+            pending = await delivery.sender.drain(deadline=time.monotonic() + DRAIN_SECONDS)
+            if pending:
+                print(
+                    f"{pending} deliver(ies) still pending (a channel is failing); they stay in "
+                    "the outbox and go out on the next run ('ticker outbox' lists them)",
+                    file=sys.stderr,
+                )
     finally:
+        if delivery is not None:
+            delivery.close()
         store.close()
+    if delivery is not None:
+        return EXIT_FAILURE if pending else _exit_for(outcomes)
     for outcome in outcomes:
         for rec in outcome.new:
             _out(
@@ -356,4 +443,82 @@ def history(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
+    return EXIT_OK
+
+
+# -- notify-test and outbox ------------------------------------------------------------------
+
+
+async def notify_test(args: argparse.Namespace) -> int:
+    """Send a test message to each URL of the channels and report each URL's result."""
+    from ticker.notify import AppriseNotifier
+    from ticker.route import notify_test_message
+
+    config = load(args)
+    if not config.channels:
+        raise ConfigError(f"{args.config}: no [[channels]] configured")
+    known = [c.id for c in config.channels]
+    unknown = [c for c in args.channels if c not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown channel {', '.join(map(repr, unknown))} (known: {', '.join(known)})"
+        )
+    notifier = AppriseNotifier(
+        [c for c in config.channels if not args.channels or c.id in args.channels]
+    )
+    failed = 0
+    for cid, targets in notifier.by_channel.items():
+        message = notify_test_message(cid, utcnow())
+        results = await asyncio.gather(
+            *(
+                asyncio.to_thread(notifier.send, t.key, title=message.title, body=message.body)
+                for t in targets
+            )
+        )
+        for target, result in zip(targets, results, strict=True):
+            if result.ok:
+                _out(f"{cid}  {target.redacted}  ok")
+            else:
+                failed += 1
+                _out(f"{cid}  {target.redacted}  FAILED: {result.error}")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def outbox(args: argparse.Namespace) -> int:
+    """List pending and dead deliveries, or requeue them."""
+    config = load(args)
+    if not config.service.state.exists():
+        _out("outbox is empty (no state file yet)")
+        return EXIT_OK
+    store = SqliteStore.open(config.service.state, readonly=args.action == "list")
+    try:
+        if args.action == "retry":
+
+            def requeue() -> int:
+                with store.transaction():
+                    return store.requeue(dead=args.dead, now=utcnow())
+
+            count = requeue()
+            _out(f"requeued {count} {'dead' if args.dead else 'pending'} deliver(ies)")
+            return EXIT_OK
+        rows = store.deliveries(states=("pending", "dead"))
+    finally:
+        store.close()
+    if not rows:
+        _out("outbox is empty: nothing pending, nothing dead")
+        return EXIT_OK
+    table_rows = [
+        (
+            str(r.id),
+            r.state,
+            r.channel,
+            r.target_label,
+            str(r.attempts),
+            iso(r.created),
+            f"{r.title}: {r.body.splitlines()[0] if r.body else ''}"
+            + (f"  [last error: {r.last_error}]" if r.last_error else ""),
+        )
+        for r in rows
+    ]
+    _out(table(("id", "state", "channel", "target", "tries", "queued", "message"), table_rows))
     return EXIT_OK

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -22,6 +23,9 @@ from ticker.extract import Extraction, extract, parse_page
 from ticker.fetch import AiohttpFetcher, FetchResult, check_content_type
 from ticker.model import Detection, SourceState
 from ticker.store import Recorded, SqliteStore
+
+if TYPE_CHECKING:
+    from ticker.alerts import AlertPlanner
 
 log = structlog.get_logger("ticker.poll")
 
@@ -92,9 +96,11 @@ async def poll_source(
     *,
     fetcher: AiohttpFetcher,
     store: SqliteStore,
+    planner: AlertPlanner | None = None,
     clock: Clock = utcnow,
 ) -> PollOutcome:
-    """Poll one source once and record what it shows. Never raises for a source's trouble."""
+    """Poll one source once and record what it shows, queueing its alerts (with ``planner``)
+    in the same transaction as its items (P1). Never raises for a source's trouble."""
     started = time.perf_counter()
     bound = log.bind(source=source.id)
     state = await store.run(store.source_state, source.id)
@@ -106,7 +112,7 @@ async def poll_source(
             last_modified=state.last_modified,
             headers=source.headers,
         )
-        outcome = await _process(source, state, result, store=store, clock=clock)
+        outcome = await _process(source, state, result, store=store, planner=planner, clock=clock)
     except (FetchError, ExtractError) as exc:
         outcome = await _failed(source, state, exc, store=store, clock=clock)
     except StoreError as exc:
@@ -125,6 +131,7 @@ async def _process(
     result: FetchResult,
     *,
     store: SqliteStore,
+    planner: AlertPlanner | None,
     clock: Clock,
 ) -> PollOutcome:
     now = clock()
@@ -186,6 +193,8 @@ async def _process(
                 baseline=not state.baseline_done,
             )
             recorded = store.record_detection(source.id, detection, now=now)
+            if planner is not None and recorded and not detection.baseline:
+                store.queue_messages(planner.for_items(source, recorded), now=now)
             store.save_source_state(new_state)
         return detection, recorded
 

@@ -18,12 +18,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from ticker.errors import StoreError
 from ticker.model import Detection, ItemKind, KnownItem, NewItem, RecordedItem, SourceState
+from ticker.store_outbox import OutboxMixin
+from ticker.storetime import opt_utc as _opt_utc
+from ticker.storetime import parse_utc, utc
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,22 +65,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_by_gone ON items (source, gone_since) WHERE gone_since IS NOT NULL;
     CREATE INDEX items_by_time ON items (first_seen);
     """,
+    # The outbox: a message per planned alert, a delivery row per apprise URL (P1). URLs carry
+    # secrets, so rows name their target by a digest (``target``), never by the URL.
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        item_ids TEXT NOT NULL DEFAULT '[]',
+        first_seen TEXT,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        message INTEGER NOT NULL REFERENCES messages(id),
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        target_label TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        strikes INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT NOT NULL,
+        last_error TEXT,
+        created TEXT NOT NULL,
+        done_at TEXT
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_attempt, id) WHERE state = 'pending';
+    CREATE INDEX deliveries_by_state ON deliveries (state, id);
+    CREATE INDEX deliveries_by_message ON deliveries (message);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def utc(ts: datetime) -> str:
-    """A UTC timestamp as stored: fixed width, so text order is time order."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def _opt_utc(text: str | None) -> datetime | None:
-    return None if text is None else parse_utc(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +120,7 @@ class Recorded:
     first_seen: datetime
 
 
-class SqliteStore:
+class SqliteStore(OutboxMixin):
     """The state database. Construct with :meth:`open`; call methods through :meth:`run`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

@@ -1,0 +1,182 @@
+"""Apprise behind one small interface: one target per apprise URL, one outcome per send.
+
+Facts this is built on (../shared/reliability.md): one ``Apprise`` object per URL keeps one
+outbox row <-> one result; a failure or timeout does not mean "not delivered"; plugins sleep
+between sends (e-mail 5.5 s), which our own pacing replaces; page text must go in as plain text
+(``body_format=text``) so apprise escapes it for each target; Telegram is pinned to HTML with
+``overflow=split`` (4,096 characters), Slack to ``image=no``; connect/read timeouts are kept
+short. ``send`` blocks: callers run it in a thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ticker.config import ChannelConfig
+from ticker.errors import NotifyError
+
+#: Seconds between two sends on one URL, by apprise scheme, unless a channel sets min_interval.
+#: Telegram allows about one message a second per chat; Slack webhooks one a second.
+DEFAULT_PACING = {"tgram": 1.0, "slack": 1.0, "mailto": 0.5, "mailtos": 0.5}
+FALLBACK_PACING = 0.2
+
+# Our own parameters, added where the user did not set them.
+_PARAMS = {
+    "tgram": {"format": "html", "overflow": "split"},
+    "slack": {"image": "no", "overflow": "truncate"},
+}
+_SHORT_TIMEOUTS = {"cto": "4", "rto": "8"}
+_HTTP_CODE = re.compile(r"error=(\d{3})")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """One apprise URL of a channel. ``key`` names it in the state (the URL holds secrets)."""
+
+    channel_id: str
+    key: str
+    url: str
+    redacted: str
+    scheme: str
+    pacing: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """The outcome of one send on one URL.
+
+    ``ok``: apprise reported success. Otherwise ``error`` says why; ``status`` is the HTTP
+    status when apprise logged one (429 asks us to slow down; other 4xx are the message's fault).
+    """
+
+    ok: bool
+    error: str | None = None
+    status: int | None = None
+    timed_out: bool = False
+
+
+def url_key(url: str) -> str:
+    """A stable name for an apprise URL that reveals nothing of it."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def tune_url(url: str) -> str:
+    """Add ticker's per-scheme parameters and short timeouts, never overriding the user's."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    extra = {**_PARAMS.get(scheme, {}), **_SHORT_TIMEOUTS}
+    for key, value in extra.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query, safe=":/@,")))
+
+
+def redact_url(url: str) -> str:
+    """The scheme and a masked rest: what logs and ``ticker outbox`` may show."""
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        return "***"
+    host = urlsplit(url).hostname or ""
+    public = host if "." in host and scheme not in ("tgram", "slack", "discord") else ""
+    return f"{scheme}://{public + '/' if public else ''}***"
+
+
+class AppriseNotifier:
+    """Every target of every channel, each with its own apprise object."""
+
+    def __init__(self, channels: Sequence[ChannelConfig], *, timeout: float = 30.0) -> None:
+        import apprise  # late: only delivering commands pay for it
+
+        self._apprise = apprise
+        self.timeout = timeout
+        self.targets: dict[str, Target] = {}
+        self.by_channel: dict[str, list[Target]] = {}
+        self._objects: dict[str, Any] = {}
+        self._asset = apprise.AppriseAsset(service_timeout=timeout, secure_logging=True)
+        for channel in channels:
+            for url in self._channel_urls(channel):
+                self._add(channel, url)
+
+    def _channel_urls(self, channel: ChannelConfig) -> list[str]:
+        urls = list(channel.urls)
+        if channel.config is not None:
+            urls.extend(self._config_urls(channel.config, channel.id))
+        return urls
+
+    def _config_urls(self, path: Path, channel_id: str) -> list[str]:
+        cfg = self._apprise.AppriseConfig(asset=self._asset)
+        if not cfg.add(str(path)):
+            raise NotifyError(f"channel {channel_id!r}: cannot read apprise config {str(path)!r}")
+        urls = [str(service.url(privacy=False)) for service in cfg.services()]
+        if not urls:
+            raise NotifyError(f"channel {channel_id!r}: apprise config {str(path)!r} has no URLs")
+        return urls
+
+    def _add(self, channel: ChannelConfig, raw_url: str) -> None:
+        url = tune_url(raw_url)
+        obj = self._apprise.Apprise(asset=self._asset)
+        if not obj.add(url) or len(obj) != 1:
+            raise NotifyError(
+                f"channel {channel.id!r}: apprise cannot use URL {redact_url(raw_url)} "
+                "(check its form at https://github.com/caronc/apprise/wiki)"
+            )
+        for plugin in obj:
+            plugin.request_rate_per_sec = 0  # our pacing replaces the plugin's sleeps (D5)
+        scheme = urlsplit(url).scheme.lower()
+        key = url_key(f"{channel.id}\0{raw_url}")
+        pacing = channel.min_interval
+        if pacing is None:
+            pacing = DEFAULT_PACING.get(scheme, FALLBACK_PACING)
+        target = Target(
+            channel_id=channel.id,
+            key=key,
+            url=url,
+            redacted=redact_url(raw_url),
+            scheme=scheme,
+            pacing=pacing,
+        )
+        self.targets[key] = target
+        self.by_channel.setdefault(channel.id, []).append(target)
+        self._objects[key] = obj
+
+    def send(self, key: str, *, title: str, body: str) -> SendResult:
+        """Send one message to one target; blocking. Never raises for a channel's trouble."""
+        obj = self._objects.get(key)
+        if obj is None:
+            return SendResult(ok=False, error="this channel URL is no longer configured")
+        apprise = self._apprise
+        try:
+            result = obj.notify(
+                body=body,
+                title=title,
+                body_format=apprise.NotifyFormat.TEXT,
+                timeout=self.timeout,
+            )
+        except Exception as exc:  # a plugin bug must not kill the sender
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        status = result.status
+        if status == apprise.AppriseResultStatus.SUCCESS:
+            return SendResult(ok=True)
+        message = _last_message(result) or f"apprise reported {status.name}"
+        match = _HTTP_CODE.search(message)
+        return SendResult(
+            ok=False,
+            error=message,
+            status=int(match.group(1)) if match else None,
+            timed_out=status == apprise.AppriseResultStatus.TIMEOUT,
+        )
+
+
+def _last_message(result: Any) -> str | None:
+    messages = []
+    for service in result:
+        for entry in service.logs():
+            if entry.level in ("WARNING", "ERROR"):
+                messages.append(str(entry.message))
+    return messages[-1] if messages else None

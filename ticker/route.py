@@ -1,0 +1,200 @@
+"""Which channels get which new items, and the text of each message. Pure: values in, values out.
+
+Routing follows product.md: with no routes every item goes to every channel; a route narrows by
+source, tag and regexes; an item that several routes send to one channel is sent to it once. When
+one poll yields more than ``burst`` items for a channel, they travel as one digest message.
+
+Messages are plain text: page text is data, so it is never written into markup here. The notifier
+hands it to apprise as text, which escapes it for each target (Telegram HTML, Slack, e-mail).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from ticker.config import ChannelConfig, RouteConfig, SourceConfig
+
+#: What a single message may carry of one item's text (M2); the link is added beyond it.
+MAX_ITEM_CHARS = 1000
+#: What a digest lists before "... and N more" (it is still one message).
+MAX_DIGEST_ITEMS = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertItem:
+    """One new item as alerts see it: enough to write a message with no database at hand."""
+
+    item_id: int
+    source_id: str
+    source_name: str
+    text: str
+    link: str | None
+    first_seen: datetime
+    tags: tuple[str, ...] = ()
+    kind: str = "new"
+    update_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned:
+    """A message to queue for one channel: one item, or a digest of several."""
+
+    channel_id: str
+    items: tuple[AlertItem, ...]
+
+    @property
+    def is_digest(self) -> bool:
+        return len(self.items) > 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    title: str
+    body: str
+
+
+def route_matches(route: RouteConfig, item: AlertItem) -> bool:
+    if route.sources and item.source_id not in route.sources:
+        return False
+    if route.tags and not set(route.tags) & set(item.tags):
+        return False
+    if route.match and not any(p.search(item.text) for p in route.match):
+        return False
+    return not any(p.search(item.text) for p in route.exclude)
+
+
+def channels_for(
+    item: AlertItem, routes: Sequence[RouteConfig], channels: Sequence[ChannelConfig]
+) -> list[str]:
+    """The channel ids an item goes to, each once, in configuration order."""
+    if not routes:
+        return [c.id for c in channels]
+    wanted = {cid for r in routes if route_matches(r, item) for cid in r.channels}
+    return [c.id for c in channels if c.id in wanted]
+
+
+def plan(
+    items: Sequence[AlertItem],
+    *,
+    routes: Sequence[RouteConfig],
+    channels: Sequence[ChannelConfig],
+    burst: int,
+) -> list[Planned]:
+    """The messages for the new items of one poll of one source."""
+    per_channel: dict[str, list[AlertItem]] = {}
+    for item in items:
+        for cid in channels_for(item, routes, channels):
+            per_channel.setdefault(cid, []).append(item)
+    out: list[Planned] = []
+    for cid, routed in per_channel.items():
+        if len(routed) > burst:
+            out.append(Planned(channel_id=cid, items=tuple(routed)))
+        else:
+            out.extend(Planned(channel_id=cid, items=(item,)) for item in routed)
+    return out
+
+
+def alert_items(
+    source: SourceConfig,
+    recorded: Iterable[tuple[int, str, str | None, datetime, str, str | None]],
+) -> list[AlertItem]:
+    """AlertItems from (id, text, link, first_seen, kind, update_of_text) of one source."""
+    return [
+        AlertItem(
+            item_id=item_id,
+            source_id=source.id,
+            source_name=source.name,
+            text=text,
+            link=link,
+            first_seen=first_seen,
+            tags=source.tags,
+            kind=kind,
+            update_of=update_of,
+        )
+        for item_id, text, link, first_seen, kind, update_of in recorded
+    ]
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+DEFAULT_TEMPLATE = "{text}\n{link}\n{time}"
+
+
+def format_time(ts: datetime, timezone: str | None = None) -> str:
+    """ "2026-11-27 10:52 UTC", plus the local time when a display time zone is set."""
+    ts = ts.astimezone(UTC)
+    text = ts.strftime("%Y-%m-%d %H:%M UTC")
+    if timezone:
+        local = ts.astimezone(ZoneInfo(timezone))
+        text += f" ({local.strftime('%H:%M')} {timezone})"
+    return text
+
+
+def safe_text(text: str, limit: int = MAX_ITEM_CHARS) -> str:
+    """Page text made safe to send (M2, M3): control characters and bidi overrides removed
+    (Arabic and every script otherwise intact), and cut at ``limit`` characters."""
+    cleaned = "".join(
+        ch
+        for ch in text
+        if ch == "\n"
+        or not (
+            unicodedata.category(ch) == "Cc"
+            or "\u202a" <= ch <= "\u202e"
+            or "\u2066" <= ch <= "\u2069"
+        )
+    )
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def render(
+    planned: Planned, *, template: str | None = None, timezone: str | None = None
+) -> Message:
+    """The title and plain-text body of a planned message."""
+    items = planned.items
+    first = items[0]
+    if not planned.is_digest:
+        return Message(title=first.source_name, body=_render_item(first, template, timezone))
+    sources = sorted({i.source_name for i in items})
+    title = f"{', '.join(sources)}: {len(items)} new items"
+    lines = []
+    for item in items[:MAX_DIGEST_ITEMS]:
+        line = f"• {_label(item)}{safe_text(item.text)}"
+        if item.link:
+            line += f"\n  {item.link}"
+        lines.append(line)
+    if len(items) > MAX_DIGEST_ITEMS:
+        lines.append(f"… and {len(items) - MAX_DIGEST_ITEMS} more (ticker history)")
+    lines.append(format_time(first.first_seen, timezone))
+    return Message(title=title, body="\n".join(lines))
+
+
+def _label(item: AlertItem) -> str:
+    return {"update": "Update: ", "return": "Again: "}.get(item.kind, "")
+
+
+def _render_item(item: AlertItem, template: str | None, timezone: str | None) -> str:
+    text = _label(item) + safe_text(item.text)
+    if item.kind == "update" and item.update_of:
+        text += f"\n(was: {safe_text(item.update_of, 300)})"
+    fields = {
+        "source": item.source_name,
+        "text": text,
+        "link": item.link or "",
+        "time": format_time(item.first_seen, timezone),
+        "tags": ", ".join(item.tags),
+        "kind": item.kind,
+    }
+    body = (template or DEFAULT_TEMPLATE).format_map(fields)
+    # An empty {link} leaves a blank line; drop blank lines the template did not mean.
+    return "\n".join(line for line in body.splitlines() if line.strip())
+
+
+def notify_test_message(channel_id: str, now: datetime) -> Message:
+    return Message(
+        title="ticker test message",
+        body=f"This is a test of channel {channel_id!r} from ticker, sent {format_time(now)}.",
+    )
