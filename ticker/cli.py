@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ticker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    sub.add_parser(
+        "run", parents=[with_config], help="the service: poll every source on its schedule"
+    )
     p = sub.add_parser(
         "once", parents=[with_config], help="one pass over all sources, then exit (for cron)"
     )
@@ -69,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", metavar="SELECTOR", help="the link inside each item")
     p.add_argument("--profile", metavar="NAME", help="take the selectors of a built-in profile")
     p.add_argument("--charset", metavar="NAME", help="decode the page with this charset")
+    p.add_argument(
+        "--base-url", metavar="URL", help="resolve a saved page's relative links against URL"
+    )
     p.add_argument("--format", choices=("table", "jsonl"), default="table")
 
     sub.add_parser("validate", parents=[with_config], help="check the configuration")
@@ -118,6 +124,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from ticker import commands
 
     handlers = {
+        "run": commands.run,
         "once": commands.once,
         "check": commands.check,
         "probe": commands.probe,

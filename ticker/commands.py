@@ -8,14 +8,12 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ticker.cli import EXIT_FAILURE, EXIT_OK, load
 from ticker.config import Config, SourceConfig, builtin_profiles
-from ticker.durations import parse_duration
+from ticker.durations import parse_time
 from ticker.errors import ConfigError, ExtractError, TickerError
 from ticker.extract import compile_selector
 from ticker.fetch import AiohttpFetcher, FetchResult, FetchSettings
@@ -29,29 +27,11 @@ from ticker.output import (
     table,
 )
 from ticker.pipeline import PollOutcome, poll_source, read_page, utcnow
-from ticker.route import Message
+from ticker.runtime import DeliverySide, build_delivery, fetch_settings
 from ticker.store import SqliteStore
-
-if TYPE_CHECKING:
-    from ticker.alerts import AlertPlanner
-    from ticker.deliver import Dead, Sender
-    from ticker.notify import AppriseNotifier
 
 #: How long ``once`` keeps delivering before leaving the rest in the outbox for the next run.
 DRAIN_SECONDS = 120.0
-
-
-def fetch_settings(config: Config) -> FetchSettings:
-    s = config.service
-    return FetchSettings(
-        user_agent=s.user_agent,
-        connect_timeout=s.connect_timeout,
-        read_timeout=s.read_timeout,
-        total_timeout=s.total_timeout,
-        max_bytes=s.max_bytes,
-        concurrency=s.concurrency,
-        per_host=s.per_host,
-    )
 
 
 def selected_sources(config: Config, ids: Sequence[str]) -> list[SourceConfig]:
@@ -72,64 +52,18 @@ def _out(line: str) -> None:
     sys.stdout.flush()
 
 
+# -- run -------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> int:
+    """The service: poll every source on its schedule until SIGTERM or SIGINT."""
+    from ticker.service import Service, stdout_line
+
+    config = load(args)
+    return await Service(Path(args.config), config, out=stdout_line).run()
+
+
 # -- once ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliverySide:
-    """The delivery side of a process: notifier, planner and sender (None without channels)."""
-
-    notifier: AppriseNotifier
-    planner: AlertPlanner
-    sender: Sender
-
-    def close(self) -> None:
-        self.sender.close()
-
-
-def build_delivery(config: Config, store: SqliteStore) -> DeliverySide | None:
-    """Build the notifier, planner and sender of a configuration that has channels."""
-    if not config.channels:
-        return None
-    from ticker.alerts import AlertPlanner
-    from ticker.deliver import DeliveryPolicy, Sender
-    from ticker.notify import AppriseNotifier
-
-    notifier = AppriseNotifier(config.channels)
-    targets = {
-        cid: [(t.key, t.redacted) for t in targets] for cid, targets in notifier.by_channel.items()
-    }
-    planner = AlertPlanner(config, targets)
-    policy = DeliveryPolicy(
-        give_up_after=config.service.give_up_after, max_strikes=config.service.max_strikes
-    )
-    holder: list[Sender] = []
-
-    def on_dead(dead: Dead) -> None:
-        # A delivery given up is told on the health channels, never on the failing one (D4).
-        row = dead.delivery
-        message = Message(
-            title=f"ticker: a {row.kind} message to {row.channel!r} was given up",
-            body=(
-                f"{row.title}\n{row.body}\n\nTarget {row.target_label}: {dead.reason}; "
-                f"last error: {row.last_error or 'none'}. "
-                "Run 'ticker outbox retry --dead' to send it again."
-            ),
-        )
-        health = planner.health(message, source=row.source, exclude=(row.channel,))
-        if row.kind == "health" or not health:
-            return
-
-        def queue() -> None:
-            with store.transaction():
-                store.queue_messages(health, now=utcnow())
-
-        task = asyncio.get_running_loop().create_task(store.run(queue))
-        task.add_done_callback(lambda _t: holder[0].wake())
-
-    sender = Sender(store, notifier, policy=policy, clock=utcnow, on_dead=on_dead)
-    holder.append(sender)
-    return DeliverySide(notifier=notifier, planner=planner, sender=sender)
 
 
 async def once(args: argparse.Namespace) -> int:
@@ -317,7 +251,8 @@ def probe(args: argparse.Namespace) -> int:
     path = Path(target)
     if "://" not in target and path.exists():
         body = path.read_bytes()
-        base_url = path.resolve().as_uri()
+        # A saved page's relative links stay relative unless the user says where it came from.
+        base_url = args.base_url or ""
         charset = None
     elif target.startswith(("http://", "https://")):
         settings = FetchSettings(user_agent=DEFAULT_USER_AGENT.format(version=__version__))
@@ -379,23 +314,6 @@ def validate(args: argparse.Namespace) -> int:
 
 
 # -- history ---------------------------------------------------------------------------------
-
-
-def parse_time(value: str, *, now: datetime) -> datetime:
-    """An ISO date or time (UTC unless it says otherwise), or an age such as "2h" (ago)."""
-    text = value.strip()
-    try:
-        return now - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f'invalid time {value!r}: use an ISO date or time ("2026-11-27", '
-            f'"2026-11-27T08:00Z") or an age ("90m", "2h", "7d")'
-        ) from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def history(args: argparse.Namespace) -> int:

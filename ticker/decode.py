@@ -43,12 +43,19 @@ class Decompressor:
         elif enc not in ("", "identity"):
             raise BadEncoding(f"unsupported Content-Encoding {encoding!r}")
         self._deflate = enc == "deflate"
+        self._held = b""  # deflate: bytes kept until its wrapper can be told (2 bytes)
 
     def feed(self, chunk: bytes) -> None:
         """Add a chunk of the encoded body; raises TooLarge past the cap, BadEncoding on junk."""
         try:
             if self._deflate and self._zlib is None:
-                # "deflate" is zlib-wrapped by the RFC but raw deflate on some servers.
+                # "deflate" is zlib-wrapped by the RFC but raw deflate on some servers; the
+                # first two bytes tell, and a network read may deliver fewer.
+                chunk = self._held + chunk
+                if len(chunk) < 2:
+                    self._held = chunk
+                    return
+                self._held = b""
                 wbits = zlib.MAX_WBITS if _looks_zlib(chunk) else -zlib.MAX_WBITS
                 self._zlib = zlib.decompressobj(wbits)
             if self._zlib is not None:
@@ -78,6 +85,13 @@ class Decompressor:
             raise TooLarge(f"body larger than {self.limit} bytes")
         if out:
             self._parts.append(out)
+
+    def finish(self) -> None:
+        """The body ended: raise BadEncoding when the compressed stream was cut short."""
+        if self._held or (self._zlib is not None and not self._zlib.eof):
+            raise BadEncoding("truncated compressed body (the stream ended early)")
+        if self._brotli is not None and not self._brotli.is_finished():
+            raise BadEncoding("truncated brotli body (the stream ended early)")
 
     def result(self) -> bytes:
         """The decoded body so far."""
@@ -118,6 +132,12 @@ def decode_body(body: bytes, *, header_charset: str | None, override: str | None
                 return Decoded(text=body.decode(name), encoding=name)
             except UnicodeDecodeError:
                 continue
+    # A UTF-8 page with a few bad bytes is still UTF-8: guessing a legacy code page for it
+    # would turn every line to mojibake (and every key to a "new" item).
+    lenient = _lenient(body, "utf-8")
+    high = sum(1 for b in body if b >= 0x80)
+    if high and lenient.replacements * 50 <= high:
+        return lenient
     guessed = _detect(body)
     return _lenient(body, guessed or "utf-8")
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +26,7 @@ import structlog
 from ticker.errors import StoreError
 from ticker.notify import AppriseNotifier, SendResult
 from ticker.store import SqliteStore
-from ticker.store_outbox import Delivery
+from ticker.store_outbox import Delivery, OutgoingMessage
 
 log = structlog.get_logger("ticker.deliver")
 
@@ -84,7 +84,7 @@ class Sender:
         *,
         policy: DeliveryPolicy,
         clock: Clock,
-        on_dead: Callable[[Dead], None] | None = None,
+        on_dead: Callable[[Dead], Sequence[OutgoingMessage]] | None = None,
         on_sent: Callable[[Delivery, float | None], None] | None = None,
         on_failed: Callable[[Delivery, SendResult], None] | None = None,
         rng: random.Random | None = None,
@@ -223,7 +223,7 @@ class Sender:
 
             def sent() -> int:
                 with self.store.transaction():
-                    self.store.mark_sent(row.id, now=now)
+                    self.store.mark_sent(row.id, now=now, item_ids=row.item_ids)
                     if suspect is None:
                         return 0
                     # Its channel works and it did not: a strike (D4), and a later retry.
@@ -283,39 +283,38 @@ class Sender:
         row = await self.store.run(self.store.delivery, row_id)
         if row is None or row.state != "pending":
             return
-
-        def dead() -> None:
-            with self.store.transaction():
-                self.store.mark_dead(row_id, now=now, reason=reason)
-
-        await self.store.run(dead)
-        self._dead(row, reason)
-
-    def _dead(self, row: Delivery, reason: str) -> None:
-        self.stats.dead += 1
-        log.error(
-            "delivery_dead",
-            delivery=row.id,
-            channel=row.channel,
-            target=row.target_label,
-            reason=reason,
-            last_error=row.last_error,
-        )
-        if self.on_dead is not None:
-            self.on_dead(Dead(delivery=row, reason=reason))
+        await self._give_up([row], now=now, reason=reason)
 
     async def _expire(self, now: datetime) -> None:
         cutoff = now - timedelta(seconds=self.policy.give_up_after)
         expired = await self.store.run(self.store.expired_deliveries, created_before=cutoff)
-        if not expired:
-            return
-        reason = "not delivered within give_up_after"
+        if expired:
+            await self._give_up(expired, now=now, reason="not delivered within give_up_after")
+
+    async def _give_up(self, rows: Sequence[Delivery], *, now: datetime, reason: str) -> None:
+        """Mark rows dead and queue their health alerts in the same transaction (D4)."""
+        alerts: list[OutgoingMessage] = []
+        for row in rows:
+            if self.on_dead is not None and row.kind != "health":
+                alerts.extend(self.on_dead(Dead(delivery=row, reason=reason)))
 
         def dead() -> None:
             with self.store.transaction():
-                for row in expired:
+                for row in rows:
                     self.store.mark_dead(row.id, now=now, reason=reason)
+                if alerts:
+                    self.store.queue_messages(alerts, now=now)
 
         await self.store.run(dead)
-        for row in expired:
-            self._dead(row, reason)
+        for row in rows:
+            self.stats.dead += 1
+            log.error(
+                "delivery_dead",
+                delivery=row.id,
+                channel=row.channel,
+                target=row.target_label,
+                reason=reason,
+                last_error=row.last_error,
+            )
+        if alerts:
+            self.wake()

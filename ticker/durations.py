@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+
+from ticker.errors import ConfigError
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -45,3 +48,20 @@ def format_duration(seconds: float) -> str:
             out.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(out) or "0s"
+
+
+def parse_time(value: str, *, now: datetime) -> datetime:
+    """An ISO date or time (UTC unless it says otherwise), or an age such as "2h" (ago)."""
+    text = value.strip()
+    try:
+        return now - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f'invalid time {value!r}: use an ISO date or time ("2026-11-27", '
+            f'"2026-11-27T08:00Z") or an age ("90m", "2h", "7d")'
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -110,7 +110,10 @@ class AiohttpFetcher:
             request_headers["If-Modified-Since"] = last_modified
         try:
             async with self._session.get(
-                url, headers=request_headers, max_redirects=MAX_REDIRECTS
+                # aiohttp counts the request that would exceed the limit, hence the + 1.
+                url,
+                headers=request_headers,
+                max_redirects=MAX_REDIRECTS + 1,
             ) as resp:
                 return await self._read(resp)
         except FetchError:
@@ -140,7 +143,7 @@ class AiohttpFetcher:
                 f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}",
                 kind="connect",
             ) from exc
-        except aiohttp.InvalidURL as exc:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             raise FetchError(f"invalid URL {url!r}", kind="url") from exc
         except aiohttp.ClientPayloadError as exc:
             raise FetchError(f"the response body was cut short: {exc}", kind="network") from exc
@@ -180,6 +183,7 @@ class AiohttpFetcher:
                 if received > s.max_bytes:
                     raise TooLarge(f"more than {s.max_bytes} bytes")
                 decoder.feed(chunk)
+            decoder.finish()
         except TooLarge as exc:
             raise FetchError(
                 f"page too large: over the cap of {s.max_bytes} bytes (max_bytes)", kind="too_large"
@@ -206,7 +210,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)

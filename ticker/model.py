@@ -86,4 +86,5 @@ class RecordedItem:
     last_seen: datetime
     kind: ItemKind
     update_of_text: str | None = None
+    first_delivered: datetime | None = None  # first delivery to any channel
     tags: tuple[str, ...] = field(default=())

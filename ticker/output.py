@@ -26,6 +26,7 @@ def item_json(
     kind: str = "new",
     update_of: str | None = None,
     last_seen: datetime | None = None,
+    delivered_after_s: float | None = None,
 ) -> str:
     """One item as a JSON line: ``source``, ``text``, ``link``, ``first_seen`` (the contract of
     product.md), plus ``kind`` and, for an edited line, the text it replaced."""
@@ -40,10 +41,14 @@ def item_json(
         obj["last_seen"] = iso(last_seen)
     if update_of is not None:
         obj["update_of"] = update_of
+    if delivered_after_s is not None:
+        obj["delivered_after_s"] = delivered_after_s
     return json.dumps(obj, ensure_ascii=False)
 
 
-HISTORY_COLUMNS = ("first_seen", "last_seen", "source", "kind", "text", "link", "update_of")
+HISTORY_COLUMNS = (
+    "first_seen", "last_seen", "source", "kind", "text", "link", "update_of", "delivered_after_s",
+)  # fmt: skip
 
 
 def history_rows(items: Iterable[RecordedItem]) -> Iterable[tuple[str, ...]]:
@@ -56,7 +61,15 @@ def history_rows(items: Iterable[RecordedItem]) -> Iterable[tuple[str, ...]]:
             it.text,
             it.link or "",
             it.update_of_text or "",
+            _latency(it),
         )
+
+
+def _latency(it: RecordedItem) -> str:
+    """Seconds from first seen to first delivered, the figure a newsroom cares about."""
+    if it.first_delivered is None:
+        return ""
+    return f"{(it.first_delivered - it.first_seen).total_seconds():.1f}"
 
 
 def history_jsonl(items: Iterable[RecordedItem]) -> Iterable[str]:
@@ -69,6 +82,7 @@ def history_jsonl(items: Iterable[RecordedItem]) -> Iterable[str]:
             last_seen=it.last_seen,
             kind=it.kind.value,
             update_of=it.update_of_text,
+            delivered_after_s=float(_latency(it)) if it.first_delivered else None,
         )
 
 

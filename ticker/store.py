@@ -97,6 +97,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_by_state ON deliveries (state, id);
     CREATE INDEX deliveries_by_message ON deliveries (message);
     """,
+    # The latency a newsroom cares about, per item: first seen -> first delivered anywhere.
+    """
+    ALTER TABLE items ADD COLUMN first_delivered TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -376,6 +380,7 @@ class SqliteStore(OutboxMixin):
                 last_seen=parse_utc(row["last_seen"]),
                 kind=ItemKind(row["kind"]),
                 update_of_text=row["update_of_text"],
+                first_delivered=_opt_utc(row["first_delivered"]),
             )
             count += 1
             if limit is not None and count >= limit:

@@ -49,12 +49,13 @@ class Delivery:
     body: str
     source: str | None
     first_seen: datetime | None
+    item_ids: tuple[int, ...] = ()
     last_error: str | None = None
     done_at: datetime | None = None
 
 
 _SELECT = (
-    "SELECT d.*, m.kind, m.title, m.body, m.source, m.first_seen "
+    "SELECT d.*, m.kind, m.title, m.body, m.source, m.first_seen, m.item_ids "
     "FROM deliveries d JOIN messages m ON m.id = d.message"
 )
 
@@ -113,12 +114,19 @@ class OutboxMixin:
         )
         return [_delivery(r) for r in rows]
 
-    def mark_sent(self, delivery_id: int, *, now: datetime) -> None:
+    def mark_sent(self, delivery_id: int, *, now: datetime, item_ids: Sequence[int] = ()) -> None:
         self.conn.execute(
             "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, done_at = ?, "
             "last_error = NULL WHERE id = ?",
             (utc(now), delivery_id),
         )
+        if item_ids:
+            marks = ",".join("?" * len(item_ids))
+            self.conn.execute(
+                f"UPDATE items SET first_delivered = ? WHERE id IN ({marks}) "
+                "AND first_delivered IS NULL",
+                (utc(now), *item_ids),
+            )
 
     def mark_failed(
         self, delivery_id: int, *, error: str, next_attempt: datetime, strike: bool = False
@@ -190,6 +198,7 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         body=row["body"],
         source=row["source"],
         first_seen=opt_utc(row["first_seen"]),
+        item_ids=tuple(json.loads(row["item_ids"])),
         last_error=row["last_error"],
         done_at=opt_utc(row["done_at"]),
     )

@@ -1,0 +1,454 @@
+"""``ticker run``: the long-running service.
+
+Lifecycle through one AsyncExitStack (state, fetcher, sender, web endpoint, scheduler), torn down
+in reverse. One APScheduler job per source at its interval with jitter; never two polls of one
+source at once (max_instances=1), an overrunning poll is coalesced; a failing source backs off
+exponentially and returns to its interval on the first success. SIGTERM/SIGINT stop scheduling
+and let in-flight polls and sends finish within ``stop_timeout``; SIGHUP re-reads the
+configuration and keeps the old one when the new one is invalid. Under systemd: READY=1 once the
+first schedule is set, WATCHDOG=1 from the event loop while it makes progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import structlog
+
+from ticker.config import Config, SourceConfig, load_config
+from ticker.errors import ConfigError
+from ticker.fetch import AiohttpFetcher
+from ticker.health import Health, Observation, SourceHealth, alert_message, observe
+from ticker.output import item_json
+from ticker.pipeline import PollOutcome, poll_source, utcnow
+from ticker.runtime import DeliverySide, build_delivery, fetch_settings
+from ticker.sdnotify import SystemdNotifier
+from ticker.store import SqliteStore
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from ticker.metrics import Metrics
+    from ticker.store_outbox import Delivery
+
+log = structlog.get_logger("ticker.service")
+
+#: A failing source waits at most this long between polls (unless Retry-After asks for more).
+MAX_BACKOFF = 900.0
+
+
+class HostPacer:
+    """A minimum spacing between requests to one host (``[service] host_spacing``)."""
+
+    def __init__(self, spacing: float) -> None:
+        self.spacing = spacing
+        self._next: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def wait(self, url: str) -> None:
+        if self.spacing <= 0:
+            return
+        host = urlsplit(url).hostname or ""
+        async with self._locks.setdefault(host, asyncio.Lock()):
+            delay = self._next.get(host, 0.0) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next[host] = time.monotonic() + self.spacing
+
+
+def failure_delay(interval: float, failures: int, retry_after: float | None) -> float:
+    """Seconds until the next poll of a source after ``failures`` consecutive errors."""
+    delay = min(max(interval, MAX_BACKOFF), interval * 2 ** max(failures - 1, 0))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+@dataclass(slots=True)
+class SourceRuntime:
+    """What the service keeps in memory about a source between polls."""
+
+    config: SourceConfig
+    health: SourceHealth = field(default_factory=SourceHealth)
+    failures: int = 0
+    last_outcome: PollOutcome | None = None
+    polling: bool = False
+
+
+class Service:
+    """The service of one configuration file; ``await Service(path, config).run()``."""
+
+    def __init__(self, path: Path, config: Config, *, out: Callable[[str], None]) -> None:
+        self.path = path
+        self.config = config
+        self.out = out
+        self.sources: dict[str, SourceRuntime] = {
+            s.id: SourceRuntime(config=s) for s in config.sources
+        }
+        self.stop_event = asyncio.Event()
+        self.started_at = utcnow()
+        self.systemd = SystemdNotifier()
+        self.rng = random.Random()
+        self.pacer = HostPacer(config.service.host_spacing)
+        self.metrics: Metrics | None = None
+        self.delivery: DeliverySide | None = None
+        self.store: SqliteStore
+        self.fetcher: AiohttpFetcher
+        self.scheduler: AsyncIOScheduler
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._sender_task: asyncio.Task[None] | None = None
+        self._sender_stop = asyncio.Event()
+        self._scheduler_stopped = False
+        self.listeners: list[Callable[[str, PollOutcome], None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        from ticker.metrics import Metrics
+
+        self.metrics = Metrics()
+        async with contextlib.AsyncExitStack() as stack:
+            self.store = SqliteStore.open(self.config.service.state)
+            stack.callback(self.store.close)
+            await self._restore_health()
+            self.fetcher = await stack.enter_async_context(
+                AiohttpFetcher(fetch_settings(self.config))
+            )
+            self._start_delivery(self.config)
+            stack.push_async_callback(self._stop_delivery)
+            if self.config.service.listen is not None:
+                from ticker.web import start_web
+
+                runner = await start_web(self, *self.config.service.listen)
+                stack.push_async_callback(runner.cleanup)
+            self.scheduler = AsyncIOScheduler(timezone="UTC")
+            self._schedule_all(first_run=True)
+            self.scheduler.start()
+            stack.callback(self._shutdown_scheduler)
+            self._install_signals()
+            self.systemd.notify("READY=1", f"STATUS=polling {len(self.sources)} source(s)")
+            log.info(
+                "service_started",
+                sources=len(self.sources),
+                channels=len(self.config.channels),
+                listen=_listen_text(self.config),
+            )
+            watchdog = asyncio.create_task(self._watchdog())
+            stack.callback(watchdog.cancel)
+            await self.stop_event.wait()
+            self.systemd.notify("STOPPING=1")
+            await self._graceful_stop()
+        log.info("service_stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        log.info("stop_requested", signal=sig.name)
+        self.stop_event.set()
+
+    def _shutdown_scheduler(self) -> None:
+        if self._scheduler_stopped or not hasattr(self, "scheduler"):
+            return
+        self._scheduler_stopped = True
+        with contextlib.suppress(Exception):
+            self.scheduler.shutdown(wait=False)
+
+    async def _graceful_stop(self) -> None:
+        """Stop polling, let in-flight polls then sends finish within the stop timeout."""
+        deadline = time.monotonic() + self.config.service.stop_timeout
+        self._shutdown_scheduler()
+        if self._inflight:
+            _, pending = await asyncio.wait(
+                set(self._inflight), timeout=max(0.0, deadline - time.monotonic())
+            )
+            for task in pending:
+                task.cancel()
+        if self.delivery is not None:
+            # Items committed by the last polls get their chance to go out now.
+            self.delivery.sender.wake()
+            await asyncio.sleep(0)
+            await self.delivery.sender.wait_in_flight(max(0.0, deadline - time.monotonic()))
+
+    async def _watchdog(self) -> None:
+        interval = self.systemd.watchdog_interval
+        if interval is None:
+            return
+        while True:
+            # This task runs on the event loop: a wedged loop sends no ping and systemd restarts.
+            if not self.scheduler_stalled():
+                self.systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def _start_delivery(self, config: Config) -> None:
+        self.delivery = build_delivery(config, self.store, on_sent=self._on_sent)
+        if self.delivery is not None:
+            self._sender_stop = asyncio.Event()
+            self._sender_task = asyncio.create_task(self.delivery.sender.run(self._sender_stop))
+
+    async def _stop_delivery(self) -> None:
+        self._sender_stop.set()
+        if self._sender_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._sender_task, timeout=2)
+        if self.delivery is not None:
+            self.delivery.close()
+
+    def _on_sent(self, row: Delivery, latency: float | None) -> None:
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(row.channel, "sent").inc()
+            if latency is not None and row.kind in ("item", "digest"):
+                self.metrics.latency.labels(row.channel).observe(latency)
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def _schedule_all(self, *, first_run: bool) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        now = utcnow()
+        for sid, rt in self.sources.items():
+            interval = rt.config.interval
+            jitter = interval * self.config.service.jitter
+            first = now if first_run else now + timedelta(seconds=self.rng.uniform(0, jitter))
+            self.scheduler.add_job(
+                self._poll_job,
+                trigger=IntervalTrigger(seconds=interval, jitter=jitter or None, timezone="UTC"),
+                args=[sid],
+                id=sid,
+                name=f"poll {sid}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval)),
+                next_run_time=first,
+                replace_existing=True,
+            )
+
+    def scheduler_stalled(self) -> bool:
+        """True when a job is overdue by more than twice its interval (plus a margin)."""
+        if not hasattr(self, "scheduler") or not self.scheduler.running:
+            return not self.stop_event.is_set() and hasattr(self, "scheduler")
+        now = utcnow()
+        for job in self.scheduler.get_jobs():
+            rt = self.sources.get(job.id)
+            if rt is None or job.next_run_time is None or rt.polling:
+                continue
+            if now - job.next_run_time > timedelta(seconds=2 * rt.config.interval + 30):
+                return True
+        return False
+
+    async def _poll_job(self, source_id: str) -> None:
+        rt = self.sources.get(source_id)
+        if rt is None or self.stop_event.is_set():
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        rt.polling = True
+        try:
+            await self.pacer.wait(rt.config.url)
+            outcome = await poll_source(
+                rt.config,
+                fetcher=self.fetcher,
+                store=self.store,
+                planner=None if self.delivery is None else self.delivery.planner,
+            )
+            await self._after_poll(rt, outcome)
+        except Exception:  # a bug in one poll must not stop the service
+            log.exception("poll_crashed", source=source_id)
+        finally:
+            rt.polling = False
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def _after_poll(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
+        rt.last_outcome = outcome
+        source = rt.config
+        if outcome.new:
+            if self.delivery is not None:
+                self.delivery.sender.wake()
+            else:
+                for rec in outcome.new:
+                    self.out(
+                        item_json(
+                            source=source.id,
+                            text=rec.item.text,
+                            link=rec.item.link,
+                            first_seen=rec.first_seen,
+                            kind=rec.item.kind.value,
+                            update_of=None
+                            if rec.item.update_of is None
+                            else rec.item.update_of.text,
+                        )
+                    )
+        self._record_metrics(source, outcome)
+        await self._update_health(rt, outcome)
+        self._reschedule(rt, outcome)
+        for listener in list(self.listeners):
+            listener(source.id, outcome)
+
+    def _reschedule(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
+        if outcome.status == "error" and outcome.error_kind != "store":
+            rt.failures += 1
+            delay = failure_delay(rt.config.interval, rt.failures, outcome.retry_after)
+            if delay > rt.config.interval:
+                self._move_next_run(rt.config.id, delay)
+        elif rt.failures:
+            rt.failures = 0
+            self._move_next_run(rt.config.id, rt.config.interval)
+
+    def _move_next_run(self, source_id: str, delay: float) -> None:
+        with contextlib.suppress(Exception):  # the job may be gone after a reload
+            self.scheduler.modify_job(source_id, next_run_time=utcnow() + timedelta(seconds=delay))
+
+    def _record_metrics(self, source: SourceConfig, outcome: PollOutcome) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        m.polls.labels(source.id, outcome.status).inc()
+        m.poll_duration.labels(source.id).observe(outcome.duration)
+        if outcome.status == "ok":
+            m.items_seen.labels(source.id).set(outcome.items)
+        if outcome.new:
+            m.items_new.labels(source.id).inc(len(outcome.new))
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def _restore_health(self) -> None:
+        states = await self.store.run(self.store.source_states)
+        for st in states:
+            rt = self.sources.get(st.source_id)
+            if rt is not None:
+                rt.failures = st.consecutive_failures
+                rt.health = SourceHealth(
+                    failures=st.consecutive_failures,
+                    last_success=st.last_success,
+                    last_error=st.last_error,
+                    last_poll=st.last_attempt,
+                )
+
+    async def _update_health(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
+        obs = Observation(
+            ok=outcome.status != "error",
+            parsed=outcome.status == "ok",
+            items=outcome.items,
+            canary_found=outcome.canary_found,
+            error=outcome.error,
+        )
+        now = utcnow()
+        rt.health, transition = observe(
+            rt.health,
+            obs,
+            now=now,
+            failing_after=self.config.service.failing_after,
+            stale_after=rt.config.stale_after,
+        )
+        if self.metrics is not None:
+            for state in Health:
+                self.metrics.source_health.labels(rt.config.id, state.value).set(
+                    1 if rt.health.state is state else 0
+                )
+        if transition is None:
+            return
+        log.warning(
+            "source_health",
+            source=rt.config.id,
+            state=transition.current.value,
+            previous=transition.previous.value,
+            reason=transition.reason,
+        )
+        if self.delivery is None:
+            return
+        messages = self.delivery.planner.health(
+            alert_message(rt.config.name, transition), source=rt.config.id
+        )
+        if not messages:
+            return
+
+        def queue() -> None:
+            with self.store.transaction():
+                self.store.queue_messages(messages, now=now)
+
+        try:
+            await self.store.run(queue)
+        except Exception as exc:
+            log.error("health_alert_not_queued", source=rt.config.id, error=str(exc))
+        else:
+            self.delivery.sender.wake()
+
+    # -- reload --------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
+        try:
+            new = load_config(self.path)
+        except ConfigError as exc:
+            log.error(
+                "reload_failed",
+                problems=[str(p) for p in exc.problems],
+                note="still running on the previous configuration",
+            )
+            return
+        if new.service.state != self.config.service.state:
+            log.warning("reload_state_ignored", note="a new state path needs a restart")
+        from ticker.log import REDACTOR
+
+        REDACTOR.add_urls(url for c in new.channels for url in c.urls)
+        old_ids = set(self.sources)
+        self.config = new
+        kept = {s.id: self.sources[s.id] for s in new.sources if s.id in self.sources}
+        self.sources = {
+            s.id: SourceRuntime(
+                config=s,
+                health=kept[s.id].health if s.id in kept else SourceHealth(),
+                failures=kept[s.id].failures if s.id in kept else 0,
+            )
+            for s in new.sources
+        }
+        for sid in old_ids - set(self.sources):
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(sid)
+        self._schedule_all(first_run=False)
+        asyncio.get_running_loop().create_task(self._swap_delivery(new))
+        log.info("reloaded", sources=len(self.sources), channels=len(new.channels))
+
+    async def _swap_delivery(self, config: Config) -> None:
+        old_task, old = self._sender_task, self.delivery
+        self._sender_stop.set()
+        if old_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old_task, timeout=2)
+        if old is not None:
+            await old.sender.wait_in_flight(5)
+            old.close()
+        self._start_delivery(config)
+
+
+def _listen_text(config: Config) -> str | None:
+    if config.service.listen is None:
+        return None
+    host, port = config.service.listen
+    return f"{host}:{port}"
+
+
+def stdout_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
