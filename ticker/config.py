@@ -30,7 +30,7 @@ DEFAULT_USER_AGENT = (
     "ticker/{version} (+https://github.com/ticker-news/ticker; breaking-news monitor)"
 )
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\$|\$\{(cred:)?([A-Za-z_][A-Za-z0-9_.-]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,7 +236,9 @@ class _Loader:
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$$":
                 return "$"
-            name, default = m.group(1), m.group(2)
+            cred, name, default = m.group(1), m.group(2), m.group(3)
+            if cred:
+                return self.credential(name, where)
             if name in self.env:
                 return self.env[name]
             if default is not None:
@@ -249,6 +251,22 @@ class _Loader:
             return ""
 
         return _VAR.sub(sub, text)
+
+    def credential(self, name: str, where: str) -> str:
+        """``${cred:NAME}``: a systemd credential (LoadCredential=NAME:/path)."""
+        directory = self.env.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            self.problem(
+                where,
+                f"credential {name!r} asked for but $CREDENTIALS_DIRECTORY is not set "
+                "(LoadCredential= in the systemd unit provides it)",
+            )
+            return ""
+        try:
+            return (Path(directory) / name).read_text("utf-8").strip()
+        except OSError as exc:
+            self.problem(where, f"cannot read credential {name!r}: {exc.strerror}")
+            return ""
 
     def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for key in table:

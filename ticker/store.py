@@ -367,6 +367,8 @@ class SqliteStore(OutboxMixin):
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + f" ORDER BY i.first_seen {'DESC' if newest_first else 'ASC'}, i.id"
         )
+        if limit is not None and limit <= 0:
+            return
         count = 0
         for row in self.conn.execute(sql, args):
             if grep is not None and not grep.search(row["text"]):
