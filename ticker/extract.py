@@ -117,7 +117,8 @@ def extract(
     for node in nodes:
         if len(out) >= max_items:
             break
-        raw = _text_of(node, text)
+        # Cut before cleaning: a 1 MB text node must cost no more than a long line (F7).
+        raw = _text_of(node, text)[: max_chars * 4]
         line = clean_text(raw)
         if not line:
             continue

@@ -32,6 +32,7 @@ from ticker.fetch import AiohttpFetcher
 from ticker.health import Health, Observation, SourceHealth, alert_message, observe
 from ticker.output import item_json
 from ticker.pipeline import PollOutcome, poll_source, utcnow
+from ticker.route import Message
 from ticker.runtime import DeliverySide, build_delivery, fetch_settings
 from ticker.sdnotify import SystemdNotifier
 from ticker.store import SqliteStore
@@ -110,6 +111,7 @@ class Service:
         self._sender_task: asyncio.Task[None] | None = None
         self._sender_stop = asyncio.Event()
         self._scheduler_stopped = False
+        self.storage_failing = False
         self.listeners: list[Callable[[str, PollOutcome], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -282,6 +284,7 @@ class Service:
     async def _after_poll(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
         rt.last_outcome = outcome
         source = rt.config
+        await self._storage_health(outcome)
         if outcome.new:
             if self.delivery is not None:
                 self.delivery.sender.wake()
@@ -393,6 +396,61 @@ class Service:
             log.error("health_alert_not_queued", source=rt.config.id, error=str(exc))
         else:
             self.delivery.sender.wake()
+
+    async def _storage_health(self, outcome: PollOutcome) -> None:
+        """S2: the state cannot be written (disk full, read-only): nothing was recorded, so
+        nothing is alerted; say so once, directly (the outbox lives on that same disk)."""
+        failing = outcome.error_kind == "store"
+        if failing == self.storage_failing:
+            return
+        self.storage_failing = failing
+        state = str(self.config.service.state)
+        if failing:
+            log.error("storage_failing", state=state, error=outcome.error)
+            message = Message(
+                title="ticker: cannot write its state",
+                body=f"ticker cannot write {state}: {outcome.error}. Polling goes on; new items "
+                "will be detected and alerted once the state can be written again.",
+            )
+            await self._send_direct(message)
+        else:
+            log.warning("storage_recovered", state=state)
+            if self.delivery is not None:
+                messages = self.delivery.planner.health(
+                    Message(
+                        title="ticker: state writable again",
+                        body=f"ticker writes {state} again; detection and alerts resumed.",
+                    ),
+                    source=None,
+                )
+
+                def queue() -> None:
+                    with self.store.transaction():
+                        self.store.queue_messages(messages, now=utcnow())
+
+                with contextlib.suppress(Exception):
+                    await self.store.run(queue)
+                    self.delivery.sender.wake()
+
+    async def _send_direct(self, message: Message) -> None:
+        """Best effort, outside the outbox, to the health channels' URLs."""
+        if self.delivery is None:
+            return
+        notifier = self.delivery.notifier
+        keys = [
+            t.key for cid in self.config.service.health_channels for t in notifier.by_channel[cid]
+        ]
+        results = await asyncio.gather(
+            *(
+                asyncio.to_thread(notifier.send, key, title=message.title, body=message.body)
+                for key in keys
+            )
+        )
+        for key, result in zip(keys, results, strict=True):
+            if not result.ok:
+                log.error(
+                    "health_alert_failed", target=notifier.targets[key].redacted, error=result.error
+                )
 
     # -- reload --------------------------------------------------------------------------
 

@@ -349,9 +349,18 @@ class SqliteStore(OutboxMixin):
         grep: re.Pattern[str] | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        before_id: int | None = None,
+        include_baseline: bool = True,
     ) -> Iterator[RecordedItem]:
-        """Recorded items in first-seen order (or newest first), filtered."""
-        where, args = [], []
+        """Recorded items in first-seen order (or newest first), filtered; ``before_id`` pages
+        back through a newest-first listing."""
+        where: list[str] = []
+        args: list[object] = []
+        if before_id is not None:
+            where.append("i.id < ?")
+            args.append(before_id)
+        if not include_baseline:
+            where.append("i.kind != 'baseline'")
         if sources:
             where.append(f"i.source IN ({','.join('?' * len(sources))})")
             args.extend(sources)
@@ -365,7 +374,11 @@ class SqliteStore(OutboxMixin):
             "SELECT i.*, u.text AS update_of_text FROM items i "
             "LEFT JOIN items u ON u.id = i.update_of"
             + (f" WHERE {' AND '.join(where)}" if where else "")
-            + f" ORDER BY i.first_seen {'DESC' if newest_first else 'ASC'}, i.id"
+            + (
+                " ORDER BY i.first_seen DESC, i.id DESC"
+                if newest_first
+                else " ORDER BY i.first_seen ASC, i.id ASC"
+            )
         )
         if limit is not None and limit <= 0:
             return
@@ -387,6 +400,16 @@ class SqliteStore(OutboxMixin):
             count += 1
             if limit is not None and count >= limit:
                 return
+
+    def timeline(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        """(source, hour "YYYY-MM-DDTHH", count) of items first seen since ``since``, baselines
+        excluded: what broke, hour by hour."""
+        rows = self.conn.execute(
+            "SELECT source, substr(first_seen, 1, 13) AS hour, count(*) FROM items "
+            "WHERE first_seen >= ? AND kind != 'baseline' GROUP BY source, hour",
+            (utc(since),),
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])

@@ -35,11 +35,21 @@ def build_app(service: Service) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/items.json", items_json)
     app.router.add_get("/feed.atom", feed_atom)
+    from ticker.live import LiveHub, add_routes
+
+    hub = LiveHub(service)
+    add_routes(app, hub)
+
+    async def close_streams(_app: web.Application) -> None:
+        hub.close()
+
+    app.on_shutdown.append(close_streams)
     return app
 
 
 async def start_web(service: Service, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(build_app(service), access_log=None)
+    # Open live streams must not hold up a stop: they are closed on shutdown, then cut.
+    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -1,0 +1,197 @@
+// ticker's live page: plain JavaScript, no build step, no third-party code.
+// Page text is data: every string from the server goes into the DOM with textContent, never
+// as HTML, and links are kept only when they are http(s).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { oldest: null, more: true, loading: false, events: null, sources: new Map() };
+
+function filters() {
+  const p = new URLSearchParams(location.search);
+  return {
+    source: p.get("source") || "",
+    tag: p.get("tag") || "",
+    q: p.get("q") || "",
+    baseline: p.get("baseline") === "1",
+  };
+}
+
+function query(f, extra = {}) {
+  const p = new URLSearchParams();
+  if (f.source) p.set("source", f.source);
+  if (f.tag) p.set("tag", f.tag);
+  if (f.q) p.set("q", f.q);
+  if (f.baseline) p.set("baseline", "1");
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return p.toString();
+}
+
+function safeLink(href) {
+  try {
+    const url = new URL(href, location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function render(item, fresh) {
+  const node = $("item-template").content.firstElementChild.cloneNode(true);
+  node.dataset.id = String(item.id);
+  node.querySelector(".source").textContent = item.source_name;
+  node.querySelector(".tags").textContent = item.tags.length ? "#" + item.tags.join(" #") : "";
+  const mark = { update: "update", return: "again", baseline: "at first poll" }[item.kind] || "";
+  node.querySelector(".mark").textContent = mark;
+  const time = node.querySelector("time");
+  const when = new Date(item.first_seen);
+  time.dateTime = item.first_seen;
+  time.textContent = when.toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+  time.title = item.first_seen.replace("T", " ").replace("Z", " UTC");
+  node.querySelector(".text").textContent = item.text;
+  if (item.update_of) {
+    const was = node.querySelector(".was");
+    was.textContent = item.update_of;
+    was.hidden = false;
+  }
+  const href = item.link && safeLink(item.link);
+  if (href) {
+    const a = node.querySelector(".link");
+    a.href = href;
+    a.hidden = false;
+  }
+  if (fresh) node.classList.add("fresh");
+  return node;
+}
+
+async function loadPage(reset) {
+  if (state.loading || (!reset && !state.more)) return;
+  state.loading = true;
+  const f = filters();
+  const extra = { limit: "50" };
+  if (!reset && state.oldest !== null) extra.before = String(state.oldest);
+  try {
+    const resp = await fetch("/api/items?" + query(f, extra));
+    const body = await resp.json();
+    if (!resp.ok) throw new Error(body.error || resp.statusText);
+    $("filter-error").hidden = true;
+    const list = $("items");
+    if (reset) list.replaceChildren();
+    for (const item of body.items) list.append(render(item, false));
+    if (body.items.length) state.oldest = body.items[body.items.length - 1].id;
+    state.more = body.more;
+    $("empty").hidden = list.children.length > 0;
+  } catch (err) {
+    $("filter-error").textContent = String(err.message || err);
+    $("filter-error").hidden = false;
+  } finally {
+    state.loading = false;
+  }
+}
+
+function connect() {
+  if (state.events) state.events.close();
+  const es = new EventSource("/events?" + query(filters()));
+  state.events = es;
+  es.onopen = () => $("live-dot").classList.add("on");
+  es.onerror = () => $("live-dot").classList.remove("on");
+  es.addEventListener("item", (e) => {
+    const item = JSON.parse(e.data);
+    const list = $("items");
+    if (list.querySelector(`[data-id="${item.id}"]`)) return;
+    list.prepend(render(item, true));
+    $("empty").hidden = true;
+  });
+  es.addEventListener("source", (e) => {
+    const s = JSON.parse(e.data);
+    state.sources.set(s.id, s);
+    renderSources();
+  });
+}
+
+function renderSources() {
+  const ul = $("sources");
+  ul.replaceChildren();
+  for (const s of state.sources.values()) {
+    const li = document.createElement("li");
+    const name = document.createElement("div");
+    name.className = "name";
+    const label = document.createElement("span");
+    label.textContent = s.name;
+    label.dir = "auto";
+    const badge = document.createElement("span");
+    badge.className = "state " + s.state;
+    badge.textContent = { ok: "ok", failing: "failing", broken: "broken layout", quiet: "quiet" }[s.state] || s.state;
+    name.append(label, badge);
+    const poll = document.createElement("div");
+    poll.className = "poll";
+    poll.textContent = s.last_poll ? "last poll " + new Date(s.last_poll).toLocaleTimeString() : "not polled yet";
+    li.append(name, poll);
+    if (s.last_error) {
+      const err = document.createElement("div");
+      err.className = "err";
+      err.textContent = s.last_error;
+      li.append(err);
+    }
+    ul.append(li);
+  }
+}
+
+async function loadSources() {
+  const resp = await fetch("/api/sources");
+  const body = await resp.json();
+  const f = filters();
+  const fill = (select, values, current) => {
+    for (const [value, text] of values) {
+      const opt = document.createElement("option");
+      opt.value = value;
+      opt.textContent = text;
+      opt.selected = value === current;
+      select.append(opt);
+    }
+  };
+  fill($("f-source"), body.sources.map((s) => [s.id, s.name]), f.source);
+  fill($("f-tag"), body.tags.map((t) => [t, t]), f.tag);
+  for (const s of body.sources) state.sources.set(s.id, s);
+  renderSources();
+}
+
+function applyFilters() {
+  const f = {
+    source: $("f-source").value,
+    tag: $("f-tag").value,
+    q: $("f-q").value.trim(),
+    baseline: $("f-baseline").checked,
+  };
+  // The URL holds the filters: a filtered view can be bookmarked or shared.
+  const qs = query(f);
+  history.replaceState(null, "", qs ? "?" + qs : location.pathname);
+  state.oldest = null;
+  state.more = true;
+  loadPage(true);
+  connect();
+}
+
+function init() {
+  const f = filters();
+  $("f-q").value = f.q;
+  $("f-baseline").checked = f.baseline;
+  let timer = null;
+  $("filters").addEventListener("submit", (e) => e.preventDefault());
+  $("f-source").addEventListener("change", applyFilters);
+  $("f-tag").addEventListener("change", applyFilters);
+  $("f-baseline").addEventListener("change", applyFilters);
+  $("f-q").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(applyFilters, 300);
+  });
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) loadPage(false);
+  }).observe($("more"));
+  loadSources().then(() => loadPage(true));
+  connect();
+  setInterval(() => {
+    $("timeline").src = "/timeline.svg?t=" + Date.now();
+  }, 60000);
+}
+
+document.addEventListener("DOMContentLoaded", init);
