@@ -53,12 +53,12 @@ def detect(
     present_set = set(present)
     gone = tuple(k for k in present_set if k not in page)
     if baseline:
-        new = tuple(
+        first = tuple(
             NewItem(key=k, text=i.text, link=i.link) for k, i in page.items() if k not in known
         )
         return Detection(
             baseline=True,
-            new=new,
+            new=first,
             seen=tuple(k for k in page if k in known),
             gone=gone,
             page_keys=tuple(page),
@@ -109,10 +109,23 @@ def edit_similarity(a: str, b: str) -> float:
     "gaza ministry of health: ..." lines with different statements are not.
     """
     ta, tb = a.split(), b.split()
+    if not ta or not tb:
+        return 0.0
     matcher = SequenceMatcher(a=ta, b=tb, autojunk=False)
     same = sum(block.size for block in matcher.get_matching_blocks())
     changed = max(len(ta), len(tb)) - same
     if changed > EDIT_MAX_CHANGED_TOKENS:
+        return 0.0
+    # A changed figure ("4" -> "5 soldiers") is an edit wherever it is; other changed words
+    # count only inside the line: "Sirens sound in Metula" / "... in Nahariya" are two items.
+    replaced = [
+        token
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+        for token in (*ta[i1:i2], *tb[j1:j2])
+    ]
+    figures_only = all(any(c.isdigit() for c in token) for token in replaced)
+    if not figures_only and (ta[0] != tb[0] or ta[-1] != tb[-1]):
         return 0.0
     return matcher.ratio()
 

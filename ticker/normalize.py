@@ -27,10 +27,13 @@ _TABLE = {**_INVISIBLE, **_QUOTES, **_DASHES}
 _SPACE = re.compile(r"\s+")
 _SPACED_DASH = re.compile(r"\s*-\s*")
 # A leading label ("BREAKING:", "Urgent -", "عاجل |") or a bullet says nothing about the news.
+# A dash separates a label only with a space beside it ("Flash-floods hit ..." keeps its word),
+# and a dash or star is a bullet only before a space or a letter ("-5 degrees" keeps its sign).
 _LABEL = re.compile(
     r"^(?:(?:breaking(?:\s+news)?|just\s+in|urgent|update|developing|flash|alert|"
-    r"ultima\s+hora|última\s+hora|urgente|عاجل|خبر\s+عاجل|عاجل\s+جدا)\s*[:|\-!]+\s*"
-    r"|[•·∙●◦▪▫■□►▶▸‣⁌⁍*>\-]+\s*)",
+    r"ultima\s+hora|última\s+hora|urgente|عاجل|خبر\s+عاجل|عاجل\s+جدا)"
+    r"(?:\s*[:|!]+|\s+-+|-+(?=\s))\s*"
+    r"|[•·∙●◦▪▫■□►▶▸‣⁌⁍]+\s*|[*>\-]+(?:\s+|(?=[^\W\d])))",
 )
 _TRAILING_STOP = re.compile(r"[\s.。۔]+$")
 
@@ -47,7 +50,7 @@ def clean_text(text: str) -> str:
 
 
 def _keep_char(ch: str) -> bool:
-    if ch in "\t\n\r ":
+    if ch.isspace():  # tab, VT, FF, NEL...: collapsed to one space by the caller
         return True
     cat = unicodedata.category(ch)
     if cat == "Cc":  # C0 and C1 controls: NUL, ESC, ...
@@ -72,16 +75,19 @@ def item_key(text: str) -> str:
 
 
 def _one_pass(text: str) -> str:
+    # Quotes and dashes first: NFKC would split some (´ into a space and an accent).
+    text = text.translate(_TABLE)
     text = unicodedata.normalize("NFKC", text)
     text = unicodedata.normalize("NFKC", text.casefold())
     text = text.translate(_TABLE)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n\r")
+    # Controls go, except those that separate words (VT, FF, NEL): they become spaces below.
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch.isspace())
     text = _SPACE.sub(" ", text).strip()
-    text = _SPACED_DASH.sub("-", text)
     while True:
         stripped = _LABEL.sub("", text, count=1).strip()
         if stripped == text or not stripped:
             break
         text = stripped
+    text = _SPACED_DASH.sub("-", text)
     text = _TRAILING_STOP.sub("", text)
     return text[:MAX_KEY_CHARS]

@@ -273,13 +273,17 @@ class SqliteStore(OutboxMixin):
             )
             for row in rows:
                 known[row["key"]] = _known(row)  # ORDER BY id: the latest occurrence wins
-        present = {
-            r[0]
-            for r in self.conn.execute(
-                "SELECT key FROM items WHERE source = ? AND gone_since IS NULL", (source_id,)
-            )
-        }
-        gone = [
+        page = set(keys)
+        present: set[str] = set()
+        # Lines shown last time and missing now have just left: they are edit candidates too.
+        leaving: list[KnownItem] = []
+        for row in self.conn.execute(
+            "SELECT * FROM items WHERE source = ? AND gone_since IS NULL", (source_id,)
+        ):
+            present.add(row["key"])
+            if row["key"] not in page:
+                leaving.append(_known(row))
+        gone = leaving + [
             _known(r)
             for r in self.conn.execute(
                 "SELECT * FROM items WHERE source = ? AND gone_since IS NOT NULL "
