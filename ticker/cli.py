@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ticker import __version__
 from ticker.errors import ConfigError, StoreError, TickerError
@@ -133,9 +133,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         "notify-test": commands.notify_test,
         "outbox": commands.outbox,
     }
-    result = handlers[args.command](args)
+    result: Any = handlers[args.command](args)
     if asyncio.iscoroutine(result):
-        return int(asyncio.run(result))
+        result = asyncio.run(result)
     return int(result)
 
 

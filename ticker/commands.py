@@ -7,7 +7,7 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from ticker.durations import parse_time
 from ticker.errors import ConfigError, ExtractError, TickerError
 from ticker.extract import compile_selector
 from ticker.fetch import AiohttpFetcher, FetchResult, FetchSettings
+from ticker.model import PageItem, RecordedItem
 from ticker.output import (
     HISTORY_COLUMNS,
     csv_text,
@@ -26,7 +27,7 @@ from ticker.output import (
     item_json,
     table,
 )
-from ticker.pipeline import PollOutcome, poll_source, read_page, utcnow
+from ticker.pipeline import PageReading, PollOutcome, poll_source, read_page, utcnow
 from ticker.runtime import DeliverySide, build_delivery, fetch_settings
 from ticker.store import SqliteStore
 
@@ -185,20 +186,15 @@ async def check(args: argparse.Namespace) -> int:
 
 def _print_check(
     source: SourceConfig,
-    page: dict[str, object],
-    marks: dict[str, str],
+    page: Mapping[str, PageItem],
+    marks: Mapping[str, str],
     *,
     baseline: bool,
     fmt: str,
-    reading: object,
+    reading: PageReading,
 ) -> None:
-    from ticker.model import PageItem
-    from ticker.pipeline import PageReading
-
-    assert isinstance(reading, PageReading)
     rows = []
     for key, item in page.items():
-        assert isinstance(item, PageItem)
         mark = ("baseline" if baseline else marks[key]) if key in marks else "known"
         if fmt == "jsonl":
             import json
@@ -331,12 +327,11 @@ def history(args: argparse.Namespace) -> int:
             print(f"note: source {sid!r} is not in the configuration", file=sys.stderr)
     if not config.service.state.exists():
         print(f"no state yet at {config.service.state} (run 'ticker once' first)", file=sys.stderr)
-        items: Iterable[object] = []
         store = None
     else:
         store = SqliteStore.open(config.service.state, readonly=True)
     try:
-        items = (
+        items: Iterable[RecordedItem] = (
             store.history(
                 sources=args.source,
                 since=since,
@@ -349,13 +344,13 @@ def history(args: argparse.Namespace) -> int:
             else iter(())
         )
         if args.format == "jsonl":
-            for line in history_jsonl(items):  # type: ignore[arg-type]
+            for line in history_jsonl(items):
                 _out(line)
         elif args.format == "csv":
-            for chunk in csv_text(HISTORY_COLUMNS, history_rows(items)):  # type: ignore[arg-type]
+            for chunk in csv_text(HISTORY_COLUMNS, history_rows(items)):
                 sys.stdout.write(chunk)
         else:
-            rows = [(r[0], r[2], r[3], r[4]) for r in history_rows(items)]  # type: ignore[arg-type]
+            rows = [(r[0], r[2], r[3], r[4]) for r in history_rows(items)]
             if rows:
                 _out(table(("first_seen", "source", "kind", "text"), rows))
     finally:

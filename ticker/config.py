@@ -29,6 +29,7 @@ T = TypeVar("T")
 DEFAULT_USER_AGENT = (
     "ticker/{version} (+https://github.com/ticker-news/ticker; breaking-news monitor)"
 )
+_NONE: tuple[str, ...] = ()
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _VAR = re.compile(r"\$\$|\$\{(cred:)?([A-Za-z_][A-Za-z0-9_.-]*)(?::-([^}]*))?\}")
 
@@ -315,7 +316,7 @@ class _Loader:
         return ServiceConfig(
             state=self.resolve(state),
             listen=self.get(table, "listen", w, _listen, None),
-            health_channels=self.get(table, "health_channels", w, _strings, ()),
+            health_channels=self.get(table, "health_channels", w, _strings, _NONE),
             concurrency=self.get(table, "concurrency", w, _positive_int, 32),
             per_host=self.get(table, "per_host", w, _positive_int, 2),
             host_spacing=self.get(table, "host_spacing", w, parse_duration, 0.0),
@@ -422,7 +423,7 @@ class _Loader:
             text=text,
             link=link,
             canary=canary,
-            tags=self.get(t, "tags", where, _strings, ()),
+            tags=self.get(t, "tags", where, _strings, _NONE),
             realert_after=self.get(t, "realert_after", where, parse_duration, 6 * 3600.0),
             stale_after=self.get(t, "stale_after", where, _optional_duration, None),
             charset=self.get(t, "charset", where, _charset, None),
@@ -464,7 +465,7 @@ class _Loader:
             if cid in seen:
                 self.problem(f"{where}.id", f"duplicate channel id {cid!r}")
             seen.add(cid)
-            urls = self.get(t, "urls", where, _strings, ())
+            urls = self.get(t, "urls", where, _strings, _NONE)
             for j, url in enumerate(urls):
                 if "://" not in url:
                     self.problem(
@@ -501,7 +502,7 @@ class _Loader:
         for i, t in enumerate(self.tables(value, "routes")):
             where = f"routes[{i}]"
             self.unknown_keys(t, _ROUTE_KEYS, where)
-            route_channels = self.get(t, "channels", where, _strings, ())
+            route_channels = self.get(t, "channels", where, _strings, _NONE)
             if not route_channels:
                 self.problem(f"{where}.channels", "required: the channel ids this route sends to")
             for j, cid in enumerate(route_channels):
@@ -509,7 +510,7 @@ class _Loader:
                     self.problem(
                         f"{where}.channels[{j}]", self.unknown_ref("channel", cid, channel_ids)
                     )
-            route_sources = self.get(t, "sources", where, _strings, ())
+            route_sources = self.get(t, "sources", where, _strings, _NONE)
             for j, sid in enumerate(route_sources):
                 if sid not in source_ids:
                     self.problem(
@@ -519,7 +520,7 @@ class _Loader:
                 RouteConfig(
                     channels=route_channels,
                     sources=route_sources,
-                    tags=self.get(t, "tags", where, _strings, ()),
+                    tags=self.get(t, "tags", where, _strings, _NONE),
                     match=self.regexes(t, "match", where),
                     exclude=self.regexes(t, "exclude", where),
                 )
@@ -528,7 +529,7 @@ class _Loader:
 
     def regexes(self, t: Mapping[str, Any], key: str, where: str) -> tuple[re.Pattern[str], ...]:
         out = []
-        for j, pattern in enumerate(self.get(t, key, where, _strings, ())):
+        for j, pattern in enumerate(self.get(t, key, where, _strings, _NONE)):
             try:
                 out.append(re.compile(pattern))
             except re.error as exc:

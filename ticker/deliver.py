@@ -70,7 +70,7 @@ class SenderStats:
 
 def backoff(failures: int, policy: DeliveryPolicy, rng: random.Random) -> float:
     """Seconds before the next probe of a target that failed ``failures`` times in a row."""
-    raw = min(policy.backoff_cap, policy.backoff_base * 2 ** max(failures - 1, 0))
+    raw = min(policy.backoff_cap, policy.backoff_base * 2.0 ** max(failures - 1, 0))
     return raw * (0.5 + rng.random() / 2)  # full jitter would allow ~0 s: keep half the window
 
 

@@ -287,7 +287,7 @@ def render_timeline(
     ]
     for i in range(24):
         x = left + i * bar
-        y = height - bottom
+        y: float = height - bottom
         for n, source in enumerate(sources):
             value = grid[source][i]
             if not value:

@@ -113,7 +113,7 @@ class AppriseNotifier:
         cfg = self._apprise.AppriseConfig(asset=self._asset)
         if not cfg.add(str(path)):
             raise NotifyError(f"channel {channel_id!r}: cannot read apprise config {str(path)!r}")
-        urls = [str(service.url(privacy=False)) for service in cfg.services()]
+        urls = [str(service.url(privacy=False)) for service in cfg.services()]  # type: ignore[no-untyped-call]
         if not urls:
             raise NotifyError(f"channel {channel_id!r}: apprise config {str(path)!r} has no URLs")
         return urls

@@ -70,7 +70,7 @@ class HostPacer:
 
 def failure_delay(interval: float, failures: int, retry_after: float | None) -> float:
     """Seconds until the next poll of a source after ``failures`` consecutive errors."""
-    delay = min(max(interval, MAX_BACKOFF), interval * 2 ** max(failures - 1, 0))
+    delay: float = min(max(interval, MAX_BACKOFF), interval * 2.0 ** max(failures - 1, 0))
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
