@@ -40,6 +40,12 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "ticker_loop_lag_seconds",
+            "How late the event loop wakes a 250 ms sleep (the service's responsiveness)",
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+            registry=r,
+        )
         self.source_health = Gauge(
             "ticker_source_health", "1 for the source's current health state", ["source", "state"],
             registry=r,

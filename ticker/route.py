@@ -20,8 +20,10 @@ from ticker.config import ChannelConfig, RouteConfig, SourceConfig
 
 #: What a single message may carry of one item's text (M2); the link is added beyond it.
 MAX_ITEM_CHARS = 1000
-#: What a digest lists before "... and N more" (it is still one message).
-MAX_DIGEST_ITEMS = 50
+#: Items in one digest message: a bigger burst becomes several digests, never a cut list, so
+#: every item reaches the channel in full (a Telegram message holds 4,096 characters; longer
+#: digests are split by apprise, not truncated).
+DIGEST_SIZE = 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +50,12 @@ class Planned:
 
     @property
     def is_digest(self) -> bool:
-        return len(self.items) > 1
+        return len(self.items) > 1 or self.digest
+
+    digest: bool = False  # a burst's last chunk may hold a single item
+    part: int = 1
+    parts: int = 1
+    total: int = 0  # items in the whole burst
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +99,18 @@ def plan(
     out: list[Planned] = []
     for cid, routed in per_channel.items():
         if len(routed) > burst:
-            out.append(Planned(channel_id=cid, items=tuple(routed)))
+            chunks = [routed[i : i + DIGEST_SIZE] for i in range(0, len(routed), DIGEST_SIZE)]
+            out.extend(
+                Planned(
+                    channel_id=cid,
+                    items=tuple(chunk),
+                    digest=True,
+                    part=n,
+                    parts=len(chunks),
+                    total=len(routed),
+                )
+                for n, chunk in enumerate(chunks, 1)
+            )
         else:
             out.extend(Planned(channel_id=cid, items=(item,)) for item in routed)
     return out
@@ -159,15 +177,15 @@ def render(
     if not planned.is_digest:
         return Message(title=first.source_name, body=_render_item(first, template, timezone))
     sources = sorted({i.source_name for i in items})
-    title = f"{', '.join(sources)}: {len(items)} new items"
+    title = f"{', '.join(sources)}: {planned.total or len(items)} new items"
+    if planned.parts > 1:
+        title += f" ({planned.part}/{planned.parts})"
     lines = []
-    for item in items[:MAX_DIGEST_ITEMS]:
+    for item in items:
         line = f"• {_label(item)}{safe_text(item.text)}"
         if item.link:
             line += f"\n  {item.link}"
         lines.append(line)
-    if len(items) > MAX_DIGEST_ITEMS:
-        lines.append(f"… and {len(items) - MAX_DIGEST_ITEMS} more (ticker history)")
     lines.append(format_time(first.first_seen, timezone))
     return Message(title=title, body="\n".join(lines))
 

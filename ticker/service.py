@@ -150,6 +150,8 @@ class Service:
             )
             watchdog = asyncio.create_task(self._watchdog())
             stack.callback(watchdog.cancel)
+            lag = asyncio.create_task(self._measure_loop_lag())
+            stack.callback(lag.cancel)
             await self.stop_event.wait()
             self.systemd.notify("STOPPING=1")
             await self._graceful_stop()
@@ -198,6 +200,17 @@ class Service:
             if not self.scheduler_stalled():
                 self.systemd.notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+    async def _measure_loop_lag(self, period: float = 0.25) -> None:
+        """L1: how late the loop runs a timer; a blocked loop delays every poll and send."""
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(period)
+            lag = max(0.0, time.monotonic() - started - period)
+            if self.metrics is not None:
+                self.metrics.loop_lag.observe(lag)
+            if lag > 0.5:
+                log.warning("loop_lag", lag_s=round(lag, 3))
 
     # -- delivery ----------------------------------------------------------------------------
 
