@@ -660,4 +660,10 @@ def _template(value: Any) -> str:
             raise ValueError(
                 f"unknown placeholder {{{name}}} in template (use {', '.join(TEMPLATE_FIELDS)})"
             )
+    try:
+        text.format_map(dict.fromkeys(TEMPLATE_FIELDS, ""))
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(
+            f"template {text!r} cannot be rendered: {exc} (write a literal brace as {{{{ or }}}})"
+        ) from None
     return text

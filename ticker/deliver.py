@@ -48,7 +48,8 @@ class _TargetState:
     failures: int = 0
     open_until: float = 0.0  # monotonic time before which the breaker stays open
     next_send: float = 0.0  # pacing: monotonic time of the next allowed send
-    suspect: int | None = None  # the row whose failure opened the breaker
+    suspect: int | None = None  # a row the channel rejected (4xx): a strike if others pass
+    message_fault: bool = False  # the last failure was a rejection of one message
     slow: float = 1.0  # pacing multiplier raised by 429s
 
 
@@ -66,6 +67,19 @@ class SenderStats:
     failed: int = 0
     dead: int = 0
     latencies: list[float] = field(default_factory=list)
+
+
+def message_fault(result: SendResult) -> bool:
+    """A failure that says "this message", not "this channel": a 4xx other than 408 and 429."""
+    return (
+        result.status is not None
+        and 400 <= result.status < 500
+        and result.status
+        not in (
+            408,
+            429,
+        )
+    )
 
 
 def backoff(failures: int, policy: DeliveryPolicy, rng: random.Random) -> float:
@@ -162,12 +176,15 @@ class Sender:
             if st.busy:
                 started += 1
                 continue
-            if st.open_until > mono:
+            fresh = [r for r in rows if r.id != st.suspect]
+            # A breaker opened by one rejected message (a 4xx) lets other messages through:
+            # the channel itself may be fine, and a new alert must not wait out the backoff.
+            if st.open_until > mono and not (st.message_fault and fresh):
                 continue
             if st.next_send > mono:
                 started += 1  # waiting for pacing, not idle
                 continue
-            row = next((r for r in rows if r.id != st.suspect), rows[0])
+            row = fresh[0] if fresh else rows[0]
             self._start(key, st, row)
             started += 1
         return started
@@ -187,24 +204,29 @@ class Sender:
             self._pool,
             lambda: self.notifier.send(key, title=row.title, body=row.body),
         )
+        returned = True
         try:
             result = await asyncio.wait_for(
                 asyncio.shield(future), timeout=self.policy.send_timeout + 5
             )
         except TimeoutError:
+            returned = False
             result = SendResult(
                 ok=False, error="no answer in time (outcome unknown)", timed_out=True
             )
-            # The target stays busy until the thread returns: never two sends in flight.
-            future.add_done_callback(lambda _f: self._release(st))
-        else:
-            st.busy = False
         try:
             await self._record(key, st, row, result)
         except StoreError as exc:
             log.error("outbox_write_failed", delivery=row.id, error=str(exc))
         finally:
-            self.wake()
+            # The target stays busy until its outcome is committed (else a pass that read the
+            # row as still due would send it again) and until the send's thread has returned
+            # (never two sends in flight on one URL).
+            if returned:
+                st.busy = False
+                self.wake()
+            else:
+                future.add_done_callback(lambda _f: self._release(st))
 
     def _release(self, st: _TargetState) -> None:
         st.busy = False
@@ -217,7 +239,7 @@ class Sender:
         fields = {"delivery": row.id, "channel": row.channel, "target": label, "kind": row.kind}
         if result.ok:
             suspect = st.suspect if st.suspect != row.id else None
-            st.failures, st.open_until, st.suspect = 0, 0.0, None
+            st.failures, st.open_until, st.suspect, st.message_fault = 0, 0.0, None, False
             st.slow = max(1.0, st.slow / 2)
             latency = None if row.first_seen is None else (now - row.first_seen).total_seconds()
 
@@ -252,7 +274,11 @@ class Sender:
             st.slow = min(st.slow * 2, 60.0)
         wait = backoff(st.failures, self.policy, self.rng)
         st.open_until = time.monotonic() + wait
-        st.suspect = row.id
+        # Only a rejection of this message (a 4xx other than 408/429) may make it a suspect,
+        # charged a strike if the channel then takes another message. An outage, a timeout or
+        # rate limiting is the channel's trouble: it delays messages, never kills them.
+        st.message_fault = message_fault(result)
+        st.suspect = row.id if st.message_fault else None
         self.stats.failed += 1
 
         def failed() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ticker.config import ChannelConfig
 from ticker.errors import NotifyError
@@ -67,14 +67,25 @@ def url_key(url: str) -> str:
 
 
 def tune_url(url: str) -> str:
-    """Add ticker's per-scheme parameters and short timeouts, never overriding the user's."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    """Add ticker's per-scheme parameters and short timeouts, never overriding the user's.
+
+    Works on the text, not through urlsplit: apprise URLs use "#" for channels
+    (``slack://A/B/C/#desk``), which a URL parser would take for a fragment and move.
+    """
+    scheme = url.partition("://")[0].lower()
+    base, _, query_text = url.partition("?")
+    query = dict(parse_qsl(query_text, keep_blank_values=True))
     extra = {**_PARAMS.get(scheme, {}), **_SHORT_TIMEOUTS}
     for key, value in extra.items():
         query.setdefault(key, value)
-    return urlunsplit(parts._replace(query=urlencode(query, safe=":/@,")))
+    return f"{base}?{urlencode(query, safe=':/@,#')}"
+
+
+#: Schemes whose host is a server's name, safe to show; elsewhere the "host" is often a token.
+_SERVER_HOST_SCHEMES = frozenset(
+    {"mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms", "ntfy", "ntfys",
+     "matrix", "matrixs", "mqtt", "mqtts", "gotify", "gotifys", "apprise", "apprises"}
+)  # fmt: skip
 
 
 def redact_url(url: str) -> str:
@@ -82,9 +93,12 @@ def redact_url(url: str) -> str:
     scheme, sep, _ = url.partition("://")
     if not sep:
         return "***"
-    host = urlsplit(url).hostname or ""
-    public = host if "." in host and scheme not in ("tgram", "slack", "discord") else ""
-    return f"{scheme}://{public + '/' if public else ''}***"
+    scheme = scheme.lower()
+    try:
+        host = urlsplit(url).hostname or "" if scheme in _SERVER_HOST_SCHEMES else ""
+    except ValueError:
+        host = ""
+    return f"{scheme}://{host + '/' if host else ''}***"
 
 
 class AppriseNotifier:
@@ -98,7 +112,11 @@ class AppriseNotifier:
         self.targets: dict[str, Target] = {}
         self.by_channel: dict[str, list[Target]] = {}
         self._objects: dict[str, Any] = {}
-        self._asset = apprise.AppriseAsset(service_timeout=timeout, secure_logging=True)
+        # No apprise deadline (its default is 60 s) and no async mode: with either, apprise runs
+        # even a single send in its process-wide pool of cpus+4 threads, where hung sends starve
+        # healthy channels (P3). Sends run in the sender's own threads instead, bounded by
+        # cto/rto and the sender's send_timeout.
+        self._asset = apprise.AppriseAsset(secure_logging=True, service_timeout=0, async_mode=False)
         for channel in channels:
             for url in self._channel_urls(channel):
                 self._add(channel, url)
@@ -156,7 +174,6 @@ class AppriseNotifier:
                 body=body,
                 title=title,
                 body_format=apprise.NotifyFormat.TEXT,
-                timeout=self.timeout,
             )
         except Exception as exc:  # a plugin bug must not kill the sender
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -85,6 +85,9 @@ class SourceRuntime:
     failures: int = 0
     last_outcome: PollOutcome | None = None
     polling: bool = False
+    # The last parse: a 304 or an identical body shows the same page again.
+    last_items: int = 0
+    last_canary: bool | None = None
 
 
 class Service:
@@ -178,13 +181,17 @@ class Service:
     async def _graceful_stop(self) -> None:
         """Stop polling, let in-flight polls then sends finish within the stop timeout."""
         deadline = time.monotonic() + self.config.service.stop_timeout
-        self._shutdown_scheduler()
+        # Pause, not shut down: APScheduler's shutdown cancels running jobs, and a poll in
+        # flight should finish and record what it found.
+        with contextlib.suppress(Exception):
+            self.scheduler.pause()
         if self._inflight:
             _, pending = await asyncio.wait(
                 set(self._inflight), timeout=max(0.0, deadline - time.monotonic())
             )
             for task in pending:
                 task.cancel()
+        self._shutdown_scheduler()
         if self.delivery is not None:
             # Items committed by the last polls get their chance to go out now.
             self.delivery.sender.wake()
@@ -362,11 +369,14 @@ class Service:
                 )
 
     async def _update_health(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
+        if outcome.status == "ok":
+            rt.last_items, rt.last_canary = outcome.items, outcome.canary_found
+        seen_page = outcome.status in ("ok", "not_modified", "unchanged")
         obs = Observation(
             ok=outcome.status != "error",
-            parsed=outcome.status == "ok",
-            items=outcome.items,
-            canary_found=outcome.canary_found,
+            parsed=seen_page,
+            items=rt.last_items if seen_page else 0,
+            canary_found=rt.last_canary if seen_page else None,
             error=outcome.error,
         )
         now = utcnow()
