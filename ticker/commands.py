@@ -82,7 +82,13 @@ async def once(args: argparse.Namespace) -> int:
                 *(poll_source(s, fetcher=fetcher, store=store, planner=planner) for s in sources)
             )
         if delivery is not None:
-            # Deliver what is due now, this run's items and any left by an earlier run.
+            # Deliver this run's items and any left by an earlier run: for a command run from
+            # cron, the next run is the retry, whatever backoff the last one chose.
+            def due_now() -> int:
+                with store.transaction():
+                    return store.make_due(now=utcnow())
+
+            await store.run(due_now)
             pending = await delivery.sender.drain(deadline=time.monotonic() + DRAIN_SECONDS)
             if pending:
                 print(

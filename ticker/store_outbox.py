@@ -163,6 +163,14 @@ class OutboxMixin:
         )
         return [_delivery(r) for r in rows]
 
+    def make_due(self, *, now: datetime) -> int:
+        """Every pending delivery due now (``once``: the cron schedule is the retry schedule)."""
+        cur = self.conn.execute(
+            "UPDATE deliveries SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?",
+            (utc(now), utc(now)),
+        )
+        return cur.rowcount
+
     def requeue(self, *, dead: bool, now: datetime) -> int:
         """Make pending (or dead, with ``dead``) deliveries due now; returns how many."""
         state = "dead" if dead else "pending"
