@@ -266,8 +266,10 @@ def test_detection_inputs_reflect_what_was_recorded(store: SqliteStore) -> None:
     assert [k.key for k in inputs.recently_gone] == [item_key("leaves")]
     assert inputs.known[item_key("leaves")].gone_since == T0 + timedelta(minutes=1)
     assert inputs.known[item_key("stays")].last_seen == T0 + timedelta(minutes=1)
+    # An hour on, "leaves" left too long ago to be edited; "stays", missing from this page,
+    # is leaving now and so is a candidate for an edit.
     later = store.detection_inputs("en", [], gone_after=T0 + timedelta(hours=1))
-    assert later.recently_gone == []
+    assert [k.key for k in later.recently_gone] == [item_key("stays")]
     assert store.detection_inputs("other", [item_key("stays")], gone_after=T0).known == {}
 
 
