@@ -66,6 +66,7 @@ def detect(
 
     # Lines that left the page: now, or within realert_after. Only these can have been edited.
     left = {k: item for k, item in ((i.key, i) for i in recently_gone) if k not in page}
+    words = {k: frozenset(k.split()) for k in left}
     seen: list[str] = []
     new: list[NewItem] = []
     for key, item in page.items():
@@ -77,7 +78,7 @@ def detect(
             else:
                 seen.append(key)
             continue
-        edited = _edited_line(key, left)
+        edited = _edited_line(key, left, words) if left else None
         if edited is not None:
             del left[edited.key]  # one edit per line that left
             new.append(
@@ -92,10 +93,17 @@ def detect(
     )
 
 
-def _edited_line(key: str, left: Mapping[str, KnownItem]) -> KnownItem | None:
+def _edited_line(
+    key: str, left: Mapping[str, KnownItem], words: Mapping[str, frozenset[str]]
+) -> KnownItem | None:
     best: KnownItem | None = None
     best_ratio = 0.0
+    mine = frozenset(key.split())
     for candidate in left.values():
+        # A cheap bound first: each changed word adds at most two to the symmetric difference
+        # of the word sets, so most pairs end here without the costly sequence match.
+        if len(mine ^ words[candidate.key]) > 2 * EDIT_MAX_CHANGED_TOKENS:
+            continue
         ratio = edit_similarity(key, candidate.key)
         if ratio > best_ratio:
             best, best_ratio = candidate, ratio

@@ -254,7 +254,8 @@ async def timeline_svg(request: web.Request, hub: LiveHub) -> web.Response:
     )
 
 
-_PALETTE = ("#e4572e", "#29335c", "#f3a712", "#669bbc", "#a8c686", "#8e5572", "#4f6d7a")
+# Colours that read on both the light and the dark theme.
+_PALETTE = ("#e4572e", "#3f88c5", "#f3a712", "#44af69", "#a86cc1", "#d1495b", "#5fa8a0")
 
 
 def render_timeline(
@@ -272,7 +273,7 @@ def render_timeline(
                 sources.append(source)
     totals = [sum(grid[s][i] for s in sources) for i in range(24)]
     peak = max([1, *totals])
-    width, height, left, bottom, top = 720, 180, 36, 28, 10
+    width, height, left, bottom, top = 720, 190, 36, 38, 10
     bar = (width - left - 8) / 24
     scale = (height - bottom - top) / peak
     parts = [
@@ -310,8 +311,8 @@ def render_timeline(
         color = _PALETTE[n % len(_PALETTE)]
         name = escape(names.get(source, source))
         parts.append(
-            f'<rect x="{legend_x}" y="{height - 8}" width="8" height="8" fill="{color}"/>'
-            f'<text x="{legend_x + 11}" y="{height}">{name}</text>'
+            f'<rect x="{legend_x}" y="{height - 14}" width="8" height="8" fill="{color}"/>'
+            f'<text x="{legend_x + 11}" y="{height - 6}">{name}</text>'
         )
         legend_x += 24 + 7 * len(names.get(source, source))
     parts.append("</g></svg>")

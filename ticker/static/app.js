@@ -4,7 +4,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { oldest: null, more: true, loading: false, events: null, sources: new Map() };
+const state = {
+  oldest: null, more: true, loading: false, events: null, sources: new Map(),
+  generation: 0, opened: false, retry: null,
+};
 
 function filters() {
   const p = new URLSearchParams(location.search);
@@ -64,7 +67,10 @@ function render(item, fresh) {
 }
 
 async function loadPage(reset) {
-  if (state.loading || (!reset && !state.more)) return;
+  // A reset (new filters, a reconnect) always runs; an answer for older filters is dropped.
+  if (reset) state.generation += 1;
+  else if (state.loading || !state.more) return;
+  const generation = state.generation;
   state.loading = true;
   const f = filters();
   const extra = { limit: "50" };
@@ -72,6 +78,7 @@ async function loadPage(reset) {
   try {
     const resp = await fetch("/api/items?" + query(f, extra));
     const body = await resp.json();
+    if (generation !== state.generation) return;
     if (!resp.ok) throw new Error(body.error || resp.statusText);
     $("filter-error").hidden = true;
     const list = $("items");
@@ -84,16 +91,27 @@ async function loadPage(reset) {
     $("filter-error").textContent = String(err.message || err);
     $("filter-error").hidden = false;
   } finally {
-    state.loading = false;
+    if (generation === state.generation) state.loading = false;
   }
 }
 
 function connect() {
   if (state.events) state.events.close();
+  clearTimeout(state.retry);
   const es = new EventSource("/events?" + query(filters()));
   state.events = es;
-  es.onopen = () => $("live-dot").classList.add("on");
-  es.onerror = () => $("live-dot").classList.remove("on");
+  es.onopen = () => {
+    $("live-dot").classList.add("on");
+    // Lines may have broken while the stream was down: reload the list on every reconnect.
+    if (state.opened) loadPage(true);
+    state.opened = true;
+  };
+  es.onerror = () => {
+    $("live-dot").classList.remove("on");
+    // The browser retries by itself, except after an HTTP error (a 503 when the server has too
+    // many clients, a 502 from a proxy): then try again ourselves, a little later.
+    if (es.readyState === EventSource.CLOSED) state.retry = setTimeout(connect, 10000);
+  };
   es.addEventListener("item", (e) => {
     const item = JSON.parse(e.data);
     const list = $("items");
@@ -167,6 +185,7 @@ function applyFilters() {
   history.replaceState(null, "", qs ? "?" + qs : location.pathname);
   state.oldest = null;
   state.more = true;
+  state.opened = false;
   loadPage(true);
   connect();
 }
