@@ -280,7 +280,7 @@ def render_timeline(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="Items per source per hour, last 24 hours">',
         # Presentation attributes, not <style>: the strict CSP allows no inline styles.
-        '<g font-family="system-ui, sans-serif" font-size="11" fill="#888">',
+        '<g font-family="system-ui, sans-serif" font-size="14" fill="#888">',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - 8}" y2="{height - bottom}" '
         'stroke="#888" stroke-width="1"/>',
         f'<text x="{left - 6}" y="{top + 8}" text-anchor="end">{peak}</text>',
