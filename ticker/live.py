@@ -314,7 +314,7 @@ def render_timeline(
             f'<rect x="{legend_x}" y="{height - 14}" width="8" height="8" fill="{color}"/>'
             f'<text x="{legend_x + 11}" y="{height - 6}">{name}</text>'
         )
-        legend_x += 24 + 7 * len(names.get(source, source))
+        legend_x += 24 + 9 * len(names.get(source, source))
     parts.append("</g></svg>")
     return "".join(parts)
 
