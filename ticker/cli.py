@@ -8,7 +8,6 @@ so ``ticker --help`` starts fast.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -133,6 +132,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         "notify-test": commands.notify_test,
         "outbox": commands.outbox,
     }
+    import asyncio
+
     result: Any = handlers[args.command](args)
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)

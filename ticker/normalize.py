@@ -7,6 +7,7 @@ cosmetic change never alerts. The functions are pure and idempotent.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -41,24 +42,27 @@ _TRAILING_STOP = re.compile(r"[\s.。۔]+$")
 MAX_KEY_CHARS = 1000
 
 
+# C0 and C1 controls (NUL, ESC, ...) except those that separate words (tab, VT, FF, NEL...:
+# collapsed to one space), and the embeddings, overrides and isolates that can reorder what a
+# reader sees (the LRM/RLM marks stay).
+_UNSAFE = {
+    **{c: None for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()},
+    **dict.fromkeys((*range(0x202A, 0x202F), *range(0x2066, 0x206A))),
+}
+
+
+_CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()}
+
+
+@functools.lru_cache(maxsize=4096)
 def clean_text(text: str) -> str:
     """Text as shown to people: Unicode NFC, whitespace collapsed, control characters and bidi
     overrides removed (M3). Scripts and punctuation are otherwise kept exactly."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if _keep_char(ch))
+    text = unicodedata.normalize("NFC", text).translate(_UNSAFE)
     return _SPACE.sub(" ", text).strip()
 
 
-def _keep_char(ch: str) -> bool:
-    if ch.isspace():  # tab, VT, FF, NEL...: collapsed to one space by the caller
-        return True
-    cat = unicodedata.category(ch)
-    if cat == "Cc":  # C0 and C1 controls: NUL, ESC, ...
-        return False
-    # Embeddings, overrides and isolates can reorder what a reader sees; marks (LRM/RLM) stay.
-    return not ("\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069")
-
-
+@functools.lru_cache(maxsize=4096)  # pure, and a ticker shows the same lines poll after poll
 def item_key(text: str) -> str:
     """The identity key of a ticker line. Pure and idempotent:
     ``item_key(item_key(x)) == item_key(x)``."""
@@ -81,7 +85,7 @@ def _one_pass(text: str) -> str:
     text = unicodedata.normalize("NFKC", text.casefold())
     text = text.translate(_TABLE)
     # Controls go, except those that separate words (VT, FF, NEL): they become spaces below.
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch.isspace())
+    text = text.translate(_CONTROLS)
     text = _SPACE.sub(" ", text).strip()
     while True:
         stripped = _LABEL.sub("", text, count=1).strip()

@@ -247,10 +247,14 @@ class Service:
         from apscheduler.triggers.interval import IntervalTrigger
 
         now = utcnow()
-        for sid, rt in self.sources.items():
+        count = max(1, len(self.sources))
+        for n, (sid, rt) in enumerate(self.sources.items()):
             interval = rt.config.interval
             jitter = interval * self.config.service.jitter
-            first = now if first_run else now + timedelta(seconds=self.rng.uniform(0, jitter))
+            # At start the first source is polled at once and the rest spread over (at most)
+            # ten seconds, so a thousand sources do not all fire in the same instant.
+            spread = min(interval, 10.0) * n / count
+            first = now + timedelta(seconds=spread if first_run else self.rng.uniform(0, jitter))
             self.scheduler.add_job(
                 self._poll_job,
                 trigger=IntervalTrigger(seconds=interval, jitter=jitter or None, timezone="UTC"),
