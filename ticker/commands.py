@@ -213,6 +213,12 @@ def _print_check(
             )
         else:
             rows.append((mark.upper() if mark != "known" else mark, item.text))
+    if reading.extraction.truncated:
+        print(
+            f"{source.id}: warning: the page nests deeper than the parser goes (2,048 levels); "
+            "lines after that point are lost",
+            file=sys.stderr,
+        )
     if fmt == "table":
         note = " (first poll: a baseline, nothing would be alerted)" if baseline else ""
         _out(f"{source.id}: {len(page)} item(s){note}")

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import jmespath
 import jmespath.exceptions
 from lxml import etree
+from lxml import html as lxml_html
 from parsel import Selector as ParselSelector
 from parsel.csstranslator import css2xpath
 
@@ -85,6 +86,7 @@ class Extraction:
     items: tuple[PageItem, ...]
     matched: int  # how many nodes the items selector matched, before bounds and empties
     canary_found: bool | None = None
+    truncated: bool = False  # the page nested deeper than the parser goes: lines may be lost
 
 
 def parse_page(text: str, *, is_json: bool) -> ParselSelector:
@@ -95,8 +97,25 @@ def parse_page(text: str, *, is_json: bool) -> ParselSelector:
         except ValueError as exc:
             raise ExtractError(f"response is not valid JSON: {exc}") from exc
         return ParselSelector(text=text, type="json")
-    # An empty document makes lxml raise; an empty page simply has no ticker.
-    return ParselSelector(text=text or "<html></html>", type="html")
+    # Our own parser (parsel's settings) so that its error log can tell a truncated page.
+    parser = lxml_html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    try:
+        root = etree.fromstring((text or "<html></html>").encode("utf-8"), parser=parser)
+    except (etree.XMLSyntaxError, ValueError):
+        root = None
+    if root is None:  # an empty or unparsable document simply has no ticker
+        root = etree.fromstring(b"<html></html>", parser=parser)
+    page = Page(root=root, type="html")
+    # libxml2 stops at 2,048 levels of nesting and drops what follows: say so (F7).
+    page.truncated = any("depth" in e.message.lower() for e in parser.error_log)
+    return page
+
+
+class Page(ParselSelector):
+    """A parsed page; ``truncated`` when the parser had to drop part of it."""
+
+    __slots__ = ("truncated",)
+    truncated: bool
 
 
 def extract(
@@ -126,7 +145,12 @@ def extract(
             line = line[: max_chars - 1].rstrip() + "…"
         out.append(PageItem(text=line, link=_link_of(node, link, base_url)))
     found = None if canary is None else bool(_select(page, canary))
-    return Extraction(items=tuple(out), matched=len(nodes), canary_found=found)
+    return Extraction(
+        items=tuple(out),
+        matched=len(nodes),
+        canary_found=found,
+        truncated=bool(getattr(page, "truncated", False)),
+    )
 
 
 def _select(node: ParselSelector, sel: Selector) -> Sequence[ParselSelector]:

@@ -103,9 +103,9 @@ async def poll_source(
     in the same transaction as its items (P1). Never raises for a source's trouble."""
     started = time.perf_counter()
     bound = log.bind(source=source.id)
-    state = await store.run(store.source_state, source.id)
     outcome: PollOutcome
     try:
+        state = await store.run(store.source_state, source.id)
         result = await fetcher.fetch(
             source.url,
             etag=state.etag,
@@ -157,6 +157,12 @@ async def _process(
     if reason is not None:
         raise FetchError(reason, kind="content")
     reading = read_page(source, result)
+    if reading.extraction.truncated:
+        log.warning(
+            "page_truncated",
+            source=source.id,
+            reason="nested deeper than 2,048 levels; the parser dropped the rest of the page",
+        )
     if reading.replacements:
         log.warning(
             "undecodable_bytes",

@@ -172,14 +172,21 @@ class SqliteStore(OutboxMixin):
                     f"state file {str(self.path)!r} has schema version {version}, newer than this "
                     f"ticker understands ({SCHEMA_VERSION}); upgrade ticker"
                 )
-            if readonly:
-                return
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise StoreError(f"state file {str(self.path)!r}: cannot use WAL (got {mode!r})")
-            self.conn.execute("PRAGMA synchronous = FULL")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate(version)
+            if not readonly:
+                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StoreError(
+                        f"state file {str(self.path)!r}: cannot use WAL (got {mode!r})"
+                    )
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self.conn.execute("PRAGMA foreign_keys = ON")
+                self._migrate(version)
+            # Touch every table's root page: a file damaged past its first page is refused
+            # here, with its name, not at the first poll.
+            for (table,) in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ).fetchall():
+                self.conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchall()
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc, self.path) from exc
 
@@ -196,9 +203,15 @@ class SqliteStore(OutboxMixin):
             self.conn.close()
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn`` in the store's own thread: the event loop never waits on SQLite."""
+        """Run ``fn`` in the store's own thread: the event loop never waits on SQLite.
+        SQLite's errors (a file corrupted under us) come out as StoreError."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
