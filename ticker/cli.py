@@ -105,7 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log.configure(fmt=args.log_format, level=args.log_level)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        if args.command == "run":
+            _abandon_hung_sends(code)
+        return code
     except ConfigError as exc:
         _error_lines(_config_problem_text(args, exc))
         return EXIT_USAGE
@@ -117,6 +120,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+
+
+def _abandon_hung_sends(code: int) -> None:
+    """After a graceful stop, a send still hung in its thread (a channel that never answers)
+    must not hold the exit past the stop timeout: the state is committed, so leave now (D6)."""
+    import os
+    import threading
+
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

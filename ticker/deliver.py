@@ -115,6 +115,9 @@ class Sender:
         self._targets: dict[str, _TargetState] = {}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._next_due = float("inf")
+        # Sends that succeeded but could not be recorded (a full disk): never resent meanwhile.
+        self._unrecorded: dict[int, tuple[datetime, tuple[int, ...]]] = {}
         # One thread per target at most: a hung send can never starve another channel.
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(notifier.targets)), thread_name_prefix="ticker-send"
@@ -138,8 +141,11 @@ class Sender:
             except StoreError as exc:
                 log.error("outbox_read_failed", error=str(exc))
             self._wake.clear()
+            # Sleep until woken, or until a target's pacing or backoff ends, whichever is first:
+            # a paced burst drains at its pace, not at the tick.
+            wait = min(tick, max(0.005, self._next_due - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def drain(self, *, deadline: float) -> int:
         """Deliver what can be delivered now (for ``once``); returns rows still pending."""
@@ -164,8 +170,14 @@ class Sender:
         targets are busy or about to send (sending, or waiting only for pacing); targets whose
         breaker is open do not count, so ``drain`` ends when only failing targets are left."""
         now = self.clock()
+        self._next_due = float("inf")
+        await self._flush_unrecorded()
         await self._expire(now)
-        due = await self.store.run(self.store.due_deliveries, now=now)
+        due = [
+            r
+            for r in await self.store.run(self.store.due_deliveries, now=now)
+            if r.id not in self._unrecorded
+        ]
         by_target: dict[str, list[Delivery]] = {}
         for row in due:
             by_target.setdefault(row.target, []).append(row)
@@ -180,8 +192,10 @@ class Sender:
             # A breaker opened by one rejected message (a 4xx) lets other messages through:
             # the channel itself may be fine, and a new alert must not wait out the backoff.
             if st.open_until > mono and not (st.message_fault and fresh):
+                self._next_due = min(self._next_due, st.open_until)
                 continue
             if st.next_send > mono:
+                self._next_due = min(self._next_due, st.next_send)
                 started += 1  # waiting for pacing, not idle
                 continue
             row = fresh[0] if fresh else rows[0]
@@ -253,7 +267,12 @@ class Sender:
                         suspect, next_attempt=now + timedelta(seconds=self._row_delay())
                     )
 
-            strikes = await self.store.run(sent)
+            try:
+                strikes = await self.store.run(sent)
+            except StoreError:
+                # Delivered, but the state cannot say so yet: remember it, record it later.
+                self._unrecorded[row.id] = (now, row.item_ids)
+                raise
             self.stats.sent += 1
             if latency is not None:
                 self.stats.latencies.append(latency)
@@ -301,6 +320,23 @@ class Sender:
         )
         if self.on_failed is not None:
             self.on_failed(row, result)
+
+    async def _flush_unrecorded(self) -> None:
+        if not self._unrecorded:
+            return
+        pending = dict(self._unrecorded)
+
+        def record() -> None:
+            with self.store.transaction():
+                for row_id, (when, item_ids) in pending.items():
+                    self.store.mark_sent(row_id, now=when, item_ids=item_ids)
+
+        try:
+            await self.store.run(record)
+        except StoreError:
+            return  # still full: they stay remembered, and unsent again
+        for row_id in pending:
+            self._unrecorded.pop(row_id, None)
 
     def _row_delay(self) -> float:
         return self.policy.backoff_base * (1 + self.rng.random())

@@ -100,7 +100,9 @@ def parse_page(text: str, *, is_json: bool) -> ParselSelector:
     # Our own parser (parsel's settings) so that its error log can tell a truncated page.
     parser = lxml_html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
     try:
-        root = etree.fromstring((text or "<html></html>").encode("utf-8"), parser=parser)
+        # NUL is never text; libxml2 would turn it into U+FFFD.
+        body = (text or "<html></html>").replace("\x00", "").encode("utf-8")
+        root = etree.fromstring(body, parser=parser)
     except (etree.XMLSyntaxError, ValueError):
         root = None
     if root is None:  # an empty or unparsable document simply has no ticker

@@ -1,0 +1,1 @@
+"""Reliability drills: the real ``ticker`` as a subprocess against local servers (``-m drill``)."""
