@@ -6,6 +6,7 @@ Every outcome, failure included, is returned as a :class:`PollOutcome` and logge
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -156,7 +157,9 @@ async def _process(
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
-    reading = read_page(source, result)
+    # Parsing is the one CPU-heavy step (milliseconds per page); in a worker thread it does not
+    # hold up the event loop's timers, sends and other polls (L1), and lxml lets go of the GIL.
+    reading = await asyncio.to_thread(read_page, source, result)
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
