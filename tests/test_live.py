@@ -508,8 +508,14 @@ async def two_sources_with_news(
     for n in range(len(NEW)):
         page_server.set("/en", en_page([*reversed(NEW[: n + 1]), *BASE]))
         await live.recorded(NEW[n])
-    page_server.set("/other", en_page(["Tennis: the final is postponed by rain", *OTHER_BASE]))
-    await live.recorded("Tennis: the final is postponed by rain")
+    tennis = "Tennis: the final is postponed by rain"
+    page_server.set("/other", en_page([tennis, *OTHER_BASE]))
+    await live.recorded(tennis)
+    # "other" and "third" poll the same page, each on its own schedule: wait for both.
+    for _ in range(100):
+        if (await live.texts()).count(tennis) == 2:
+            break
+        await asyncio.sleep(0.1)
     return live
 
 
