@@ -70,7 +70,7 @@ def build_delivery(
         # A delivery given up is told on the health channels, never on the failing one (D4).
         row = dead.delivery
         message = Message(
-            title=f"ticker: a {row.kind} message to {row.channel!r} was given up",
+            title=f"ticker: an alert ({row.kind}) to {row.channel!r} was given up",
             body=(
                 f"{row.title}\n{row.body}\n\nTarget {row.target_label}: {dead.reason}; "
                 f"last error: {row.last_error or 'none'}. "

@@ -373,6 +373,8 @@ class Service:
                 )
 
     async def _update_health(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
+        if outcome.error_kind == "store":
+            return  # the state's trouble, told once by _storage_health, not each source's
         if outcome.status == "ok":
             rt.last_items, rt.last_canary = outcome.items, outcome.canary_found
         seen_page = outcome.status in ("ok", "not_modified", "unchanged")

@@ -3,10 +3,11 @@
 The state lives on a small tmpfs that the test mounts (CI runs as root; the drill is skipped with
 the reason when the mount is refused). With the disk full, ticker says so (``storage_failing``,
 naming the file), stays alive, tells the health channel directly (the outbox is on the full disk),
-and alerts nothing it could not record. Once space is freed it records the lines that appeared
-meanwhile and delivers them: nothing lost. The disk fills while a send is in flight (the sinks
-take 0.3 s to answer), so that send's success cannot be recorded: it may arrive twice (P2), not
-again and again while the disk stays full.
+and alerts nothing it could not record; the source itself is not called failing (its page is
+fine). Once space is freed it records the lines that appeared meanwhile and delivers them:
+nothing lost. The disk fills while a send is in flight (the sinks take 0.3 s to answer), so that
+send's success cannot be recorded: it may arrive twice (P2), not again and again while the disk
+stays full.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def test_a_full_disk_is_reported_survived_and_loses_nothing(
     state = small_disk / "state.db"
     cfg = write_config(
         tmp_path,
-        service_toml(state=str(state), health_channels=["ops"]),
+        # failing_after = 2: a source would be called failing within the outage if the
+        # storage's trouble were (wrongly) counted as the source's.
+        service_toml(state=str(state), health_channels=["ops"], failing_after=2),
         source_toml("news", pages.url("/news")),
         channel_toml("desk", desk.url("/desk")),
         channel_toml("ops", ops.url("/ops")),
@@ -176,6 +179,9 @@ def test_a_full_disk_is_reported_survived_and_loses_nothing(
         outbox_write_failed=len(t.events("outbox_write_failed")),
         duplicates={s.name: delivered(s).duplicates for s in (desk, ops)},
         health_titles=sorted({h.title for h in ops.delivered() if "ticker:" in h.title}),
+        source_health_transitions=[
+            (e.get("source"), e.get("state")) for e in t.events("source_health")
+        ],
     )
     assert first["level"] == "error"
     assert str(state) in first["state"]
@@ -191,4 +197,10 @@ def test_a_full_disk_is_reported_survived_and_loses_nothing(
             f"{sink.name}: a message was sent {got.max_copies} times while the disk was full"
         )
     assert "Traceback" not in t.stderr
+    # The page was fine all along: the storage failed, not the source. No "Source news is
+    # failing" (which could not even be queued) and no orphan "is OK again" afterwards.
+    assert not t.events("source_health"), [
+        (e.get("state"), e.get("reason", "")[:80]) for e in t.events("source_health")
+    ]
+    assert not [h.title for h in ops.delivered() if "Source news is" in h.title]
     assert integrity(state) == "ok"
