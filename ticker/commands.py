@@ -29,7 +29,7 @@ from ticker.output import (
 )
 from ticker.pipeline import PageReading, PollOutcome, poll_source, read_page, utcnow
 from ticker.runtime import DeliverySide, build_delivery, fetch_settings
-from ticker.store import SqliteStore
+from ticker.store import DetectionInputs, SqliteStore
 
 #: How long ``once`` keeps delivering before leaving the rest in the outbox for the next run.
 DRAIN_SECONDS = 120.0
@@ -155,33 +155,23 @@ async def check(args: argparse.Namespace) -> int:
                 print(f"{source.id}: error: {exc}", file=sys.stderr)
                 continue
             page = keyed(reading.extraction.items)
-            if store is not None:
-                inputs = store.detection_inputs(
-                    source.id,
-                    list(page),
-                    gone_after=now - timedelta(seconds=source.realert_after),
-                )
-                baseline = not store.source_state(source.id).baseline_done
-                detection = detect(
-                    page=page,
-                    known=inputs.known,
-                    present=inputs.present,
-                    recently_gone=inputs.recently_gone,
-                    now=now,
-                    realert_after=timedelta(seconds=source.realert_after),
-                    baseline=baseline,
-                )
-            else:
-                baseline = True
-                detection = detect(
-                    page=page,
-                    known={},
-                    present=(),
-                    recently_gone=(),
-                    now=now,
-                    realert_after=timedelta(seconds=source.realert_after),
-                    baseline=True,
-                )
+            window = timedelta(seconds=source.realert_after)
+            # Without a state file nothing is known yet: the first poll would be a baseline.
+            inputs = (
+                store.detection_inputs(source.id, list(page), gone_after=now - window)
+                if store is not None
+                else DetectionInputs(known={}, present=set(), recently_gone=[])
+            )
+            baseline = store is None or not store.source_state(source.id).baseline_done
+            detection = detect(
+                page=page,
+                known=inputs.known,
+                present=inputs.present,
+                recently_gone=inputs.recently_gone,
+                now=now,
+                realert_after=window,
+                baseline=baseline,
+            )
             marks = {n.key: n.kind.value for n in detection.new}
             _print_check(source, page, marks, baseline=baseline, fmt=args.format, reading=reading)
     finally:
