@@ -8,13 +8,16 @@ and never a crash at poll time. Extraction is bounded (F7): at most ``max_items`
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
+import cssselect
 import jmespath
 import jmespath.exceptions
+from cssselect.parser import Attrib, Class, CombinedSelector, Element, Hash
 from lxml import etree
 from lxml import html as lxml_html
 from parsel import Selector as ParselSelector
@@ -29,6 +32,11 @@ KINDS: tuple[Kind, ...] = ("css", "xpath", "jmespath")
 
 MAX_ITEMS = 200
 MAX_CHARS = 1000
+#: Bytes read past the last item's start tag when parsing only the ticker's region.
+REGION_MARGIN = 4096
+
+# parsel's default XPath namespaces, so an XPath selector means the same here as in parsel.
+_NAMESPACES = {"re": "http://exslt.org/regular-expressions", "set": "http://exslt.org/sets"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +46,12 @@ class Selector:
     kind: Kind
     expr: str
     xpath: str | None = None  # css and xpath selectors run as XPath
+    # CSS made only of tags, classes, ids and attributes (no pseudo-classes): what it matches
+    # depends on an element and the elements between its anchors, never on the rest of the page.
+    local: bool = False
+    # Per selector of the list: the class or id of its first and of its last compound, which
+    # bound where on the page a match can be (see ``ticker_region``); empty when one has none.
+    anchors: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.expr}"
@@ -69,10 +83,50 @@ def compile_selector(spec: str) -> Selector:
     else:
         xpath = expr
     try:
-        etree.XPath(xpath)
+        etree.XPath(xpath, namespaces=_NAMESPACES)
     except etree.XPathSyntaxError as exc:
         raise ValueError(f"invalid XPath expression {expr!r}: {_first_line(exc)}") from exc
-    return Selector(kind=kind, expr=expr, xpath=xpath)  # type: ignore[arg-type]
+    local, anchors = _css_shape(expr) if kind == "css" else (False, ())
+    return Selector(kind=kind, expr=expr, xpath=xpath, local=local, anchors=anchors)  # type: ignore[arg-type]
+
+
+def _css_shape(expr: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """Whether a CSS selector is local, and its anchors (see :class:`Selector`)."""
+    try:
+        parsed = cssselect.parse(expr)
+    except Exception:  # parsel's translator accepted it; this is only an optimisation
+        return False, ()
+    local = True
+    anchors: list[tuple[str, str]] = []
+    for selector in parsed:
+        compounds = []
+        node = selector.parsed_tree
+        while isinstance(node, CombinedSelector):
+            compounds.append(node.subselector)
+            node = node.selector
+        compounds.append(node)
+        shapes = [_compound(c) for c in reversed(compounds)]
+        local = local and all(ok for ok, _ in shapes)
+        first, last = shapes[0][1], shapes[-1][1]
+        if first is None or last is None:
+            return local, ()
+        anchors.append((first, last))
+    return local, tuple(anchors)
+
+
+def _compound(node: Any) -> tuple[bool, str | None]:
+    """(local, anchor) of one compound selector: its id, else its first class, else None."""
+    ident: str | None = None
+    classes: list[str] = []
+    while not isinstance(node, Element):
+        if isinstance(node, Hash):
+            ident = node.id
+        elif isinstance(node, Class):
+            classes.append(node.class_name)
+        elif not isinstance(node, Attrib):
+            return False, None  # pseudo-classes, :not(), :is(): they look at other elements
+        node = node.selector
+    return True, ident or (classes[-1] if classes else None)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -87,11 +141,15 @@ class Extraction:
     matched: int  # how many nodes the items selector matched, before bounds and empties
     canary_found: bool | None = None
     truncated: bool = False  # the page nested deeper than the parser goes: lines may be lost
+    region: bool = False  # read from the ticker's region of the page only
 
 
-def parse_page(text: str, *, is_json: bool) -> ParselSelector:
-    """Parse page text once; raises ExtractError for a JSON source whose body is not JSON."""
+def parse_page(text: str | bytes, *, is_json: bool) -> ParselSelector:
+    """Parse a page once: text, or UTF-8 bytes (no decode-and-encode round trip, which cost a
+    third of a parse). Raises ExtractError for a JSON source whose body is not JSON."""
     if is_json:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
         try:
             json.loads(text)
         except ValueError as exc:
@@ -99,10 +157,11 @@ def parse_page(text: str, *, is_json: bool) -> ParselSelector:
         return ParselSelector(text=text, type="json")
     # Our own parser (parsel's settings) so that its error log can tell a truncated page.
     parser = lxml_html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    body = text if isinstance(text, bytes) else text.encode("utf-8")
+    if b"\x00" in body:
+        body = body.replace(b"\x00", b"")  # NUL is never text; libxml2 would make it U+FFFD
     try:
-        # NUL is never text; libxml2 would turn it into U+FFFD.
-        body = (text or "<html></html>").replace("\x00", "").encode("utf-8")
-        root = etree.fromstring(body, parser=parser)
+        root = etree.fromstring(body or b"<html></html>", parser=parser)
     except (etree.XMLSyntaxError, ValueError):
         root = None
     if root is None:  # an empty or unparsable document simply has no ticker
@@ -133,20 +192,22 @@ def extract(
 ) -> Extraction:
     """Extract the ticker items of a parsed page. Empty lines are skipped; duplicates kept
     (detection decides). Never raises for a page that merely lacks the ticker."""
-    nodes = _select(page, items)
+    json_page = page.type == "json"
+    root: Any = page.root
+    nodes = _select(root, items, json_page)
     out: list[PageItem] = []
     for node in nodes:
         if len(out) >= max_items:
             break
         # Cut before cleaning: a 1 MB text node must cost no more than a long line (F7).
-        raw = _text_of(node, text)[: max_chars * 4]
+        raw = _text_of(node, text, json_page)[: max_chars * 4]
         line = clean_text(raw)
         if not line:
             continue
         if len(line) > max_chars:
             line = line[: max_chars - 1].rstrip() + "…"
-        out.append(PageItem(text=line, link=_link_of(node, link, base_url)))
-    found = None if canary is None else bool(_select(page, canary))
+        out.append(PageItem(text=line, link=_link_of(node, link, base_url, json_page)))
+    found = None if canary is None else bool(_select(root, canary, json_page))
     return Extraction(
         items=tuple(out),
         matched=len(nodes),
@@ -155,42 +216,170 @@ def extract(
     )
 
 
-def _select(node: ParselSelector, sel: Selector) -> Sequence[ParselSelector]:
-    if sel.kind == "jmespath":
-        if node.type != "json":
+def ticker_region(
+    text: str | bytes,
+    *,
+    items: Selector,
+    canary: Selector | None = None,
+    margin: int = REGION_MARGIN,
+) -> tuple[int, int] | None:
+    """The slice of a page's text that holds every match of ``items`` (and ``canary``), or None
+    when the selectors are not local or the region would not be much smaller than the page.
+
+    From the first start tag that carries a selector's first anchor to ``margin`` characters past
+    the last occurrence of its last anchor: every element a match involves sits in between, since
+    CSS combinators only ever lead forward in document order.
+    """
+    selectors = [items] if canary is None else [items, canary]
+    if not all(s.local and s.anchors for s in selectors):
+        return None
+    start, end = len(text), 0
+    for sel in selectors:
+        for first, last in sel.anchors:
+            at = _find_token(text, first)
+            until = _rfind_token(text, last)
+            if at < 0 or until < 0:
+                return None  # not on the page: let the whole page say so
+            start, end = min(start, at), max(end, until + len(last))
+    lt, gt = ("<", ">") if isinstance(text, str) else (b"<", b">")
+    start = max(text.rfind(lt, 0, start), 0)  # type: ignore[arg-type]
+    close = text.find(gt, min(end + margin, len(text)))  # type: ignore[arg-type]
+    end = len(text) if close < 0 else close + 1
+    if end <= start or (end - start) * 2 > len(text):
+        return None
+    return start, end
+
+
+def extract_region(
+    text: str | bytes,
+    *,
+    items: Selector,
+    text_sel: Selector | None = None,
+    link: Selector | None = None,
+    canary: Selector | None = None,
+    base_url: str = "",
+) -> Extraction | None:
+    """Extract from the ticker's region only (a few KB instead of the whole page), or None when
+    no region can be found. The caller trusts it only to confirm what it already knows: a page
+    whose lines differ from the last poll's is read whole (see ``pipeline.read_page``)."""
+    if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
+        return None
+    span = ticker_region(text, items=items, canary=canary)
+    if span is None:
+        return None
+    page = parse_page(text[span[0] : span[1]], is_json=False)
+    result = extract(page, items=items, text=text_sel, link=link, canary=canary, base_url=base_url)
+    if canary is not None and not result.canary_found:
+        return None  # only the whole page may report a missing canary
+    return replace(result, truncated=False, region=True)
+
+
+def _find_token(text: str | bytes, token: str) -> int:
+    """Index of the first occurrence of ``token`` as a whole attribute word, or -1."""
+    tok, before, after = _token(text, token)
+    at = text.find(tok)
+    while at >= 0:
+        if _bounded(text, at, len(tok), before, after):
+            return at
+        at = text.find(tok, at + 1)
+    return -1
+
+
+def _rfind_token(text: str | bytes, token: str) -> int:
+    tok, before, after = _token(text, token)
+    at = text.rfind(tok)
+    while at >= 0:
+        if _bounded(text, at, len(tok), before, after):
+            return at
+        at = text.rfind(tok, 0, at)
+    return -1
+
+
+# What may stand either side of a class or id in markup: quotes, blanks, '=', '>' or '/'.
+_BEFORE = "\"' \t\n\r\f="
+_AFTER = "\"' \t\n\r\f>/"
+_STR_BOUNDS = (frozenset(_BEFORE), frozenset(_AFTER))
+_BYTE_BOUNDS = (frozenset(_BEFORE.encode()), frozenset(_AFTER.encode()))
+
+
+def _token(text: str | bytes, token: str) -> tuple[Any, frozenset[Any], frozenset[Any]]:
+    if isinstance(text, str):
+        return (token, *_STR_BOUNDS)
+    return (token.encode("utf-8"), *_BYTE_BOUNDS)
+
+
+def _bounded(
+    text: str | bytes, at: int, size: int, before: frozenset[Any], after: frozenset[Any]
+) -> bool:
+    end = at + size
+    return (at == 0 or text[at - 1] in before) and (end == len(text) or text[end] in after)
+
+
+_compiled = threading.local()
+
+
+def _xpath(expr: str) -> etree.XPath:
+    """A compiled XPath per thread: lxml serialises calls to one compiled expression."""
+    cache: dict[str, etree.XPath] | None = getattr(_compiled, "cache", None)
+    if cache is None:
+        cache = _compiled.cache = {}
+    found = cache.get(expr)
+    if found is None:
+        found = cache[expr] = etree.XPath(expr, namespaces=_NAMESPACES)
+    return found
+
+
+def _select(node: Any, sel: Selector, json_page: bool) -> Sequence[Any]:
+    """Matches of ``sel`` under ``node``: lxml elements or strings (HTML), values (JSON)."""
+    if json_page:
+        if sel.kind != "jmespath":
             return []
-        result = node.jmespath(sel.expr)
+        result = ParselSelector(root=node, type="json").jmespath(sel.expr)
         # "items[*]" yields one node per item; a single list-valued result is flattened too.
         if len(result) == 1 and isinstance(result[0].root, list):
-            return [ParselSelector(root=v, type="json") for v in result[0].root]
-        return list(result)
-    if node.type == "json":
+            return list(result[0].root)
+        return [r.root for r in result]
+    if sel.kind == "jmespath" or not isinstance(node, etree._Element):
         return []
-    return list(node.xpath(sel.xpath or sel.expr))
+    found = _xpath(sel.xpath or sel.expr)(node)
+    return found if isinstance(found, list) else [found]
 
 
-def _text_of(node: ParselSelector, sel: Selector | None) -> str:
+def _text_of(node: Any, sel: Selector | None, json_page: bool) -> str:
     if sel is None:
         return _whole_text(node)
-    return " ".join(_whole_text(n) for n in _select(node, sel))
+    return " ".join(_whole_text(n) for n in _select(node, sel, json_page))
 
 
-def _whole_text(node: ParselSelector) -> str:
-    root: Any = node.root
-    if node.type == "json":
-        if isinstance(root, str):
-            return root
-        return "" if root is None or isinstance(root, (dict, list)) else str(root)
-    if isinstance(root, str):  # ::text or @attr results
-        return root
-    # Script and style contents are never ticker text.
-    return " ".join(node.xpath(".//text()[not(ancestor::script or ancestor::style)]").getall())
+_SKIP = frozenset(("script", "style"))
 
 
-def _link_of(node: ParselSelector, sel: Selector | None, base_url: str) -> str | None:
+def _whole_text(node: Any) -> str:
+    if isinstance(node, etree._Element):
+        # Script and style contents are never ticker text.
+        return " ".join(_texts(node, [])) if node.tag not in _SKIP else ""
+    if isinstance(node, str):  # ::text or @attr results, JSON strings
+        return node
+    return "" if node is None or isinstance(node, (dict, list)) else str(node)
+
+
+def _texts(el: Any, out: list[str]) -> list[str]:
+    """The text nodes under ``el`` in document order, as ``.//text()`` gives them, without
+    script and style contents (a walk: the XPath's ancestor test made it 34 µs an item)."""
+    if el.text:
+        out.append(el.text)
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _SKIP:
+            _texts(child, out)
+        if child.tail:
+            out.append(child.tail)
+    return out
+
+
+def _link_of(node: Any, sel: Selector | None, base_url: str, json_page: bool) -> str | None:
     if sel is None:
         return None
-    for n in _select(node, sel):
+    for n in _select(node, sel, json_page):
         value = _whole_text(n).strip()
         if value:
             return absolute_link(value, base_url)

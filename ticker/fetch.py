@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -52,6 +53,11 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     received_at: float = 0.0  # time.perf_counter() when the body was complete
+    # sha256 of ``digest_salt`` and the body as received (before decompression); when it is
+    # the ``known_digest`` the caller passed, the body is not even inflated: ``same_body``.
+    wire_digest: str = ""
+    same_body: bool = False
+    compressed: bool = False
 
     @property
     def not_modified(self) -> bool:
@@ -118,8 +124,11 @@ class AiohttpFetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
+        digest_salt: bytes = b"",
+        known_digest: str | None = None,
     ) -> FetchResult:
-        """GET ``url``; a 304 when the validators still hold. Raises FetchError."""
+        """GET ``url``; a 304 when the validators still hold, ``same_body`` when the body is
+        byte for byte the one whose ``wire_digest`` was ``known_digest``. Raises FetchError."""
         if self._session is None:
             raise RuntimeError("AiohttpFetcher used outside 'async with'")
         request_headers: CIMultiDict[str] = CIMultiDict(headers or {})
@@ -135,9 +144,15 @@ class AiohttpFetcher:
         # Wait for a slot before the request's timeout starts: a poll queued behind others is
         # not a slow site (at 5,000 sources, connection waits counted as timeouts).
         async with self._slots, per_host:
-            return await self._get(url, request_headers)
+            return await self._get(url, request_headers, digest_salt, known_digest)
 
-    async def _get(self, url: str, request_headers: CIMultiDict[str]) -> FetchResult:
+    async def _get(
+        self,
+        url: str,
+        request_headers: CIMultiDict[str],
+        salt: bytes = b"",
+        known_digest: str | None = None,
+    ) -> FetchResult:
         assert self._session is not None
         try:
             async with self._session.get(
@@ -147,7 +162,7 @@ class AiohttpFetcher:
                 max_redirects=MAX_REDIRECTS + 1,
                 proxy=self._proxy_for(url),
             ) as resp:
-                return await self._read(resp)
+                return await self._read(resp, salt, known_digest)
         except FetchError:
             raise
         except TimeoutError as exc:
@@ -182,7 +197,9 @@ class AiohttpFetcher:
         except (aiohttp.ClientError, OSError) as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}", kind="network") from exc
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> FetchResult:
+    async def _read(
+        self, resp: aiohttp.ClientResponse, salt: bytes, known_digest: str | None
+    ) -> FetchResult:
         s = self.settings
         if resp.status == 304:
             return FetchResult(
@@ -207,14 +224,38 @@ class AiohttpFetcher:
                 f"page too large: Content-Length {length} bytes over the cap of {s.max_bytes}",
                 kind="too_large",
             )
+        encoding = resp.headers.get("Content-Encoding", "")
+        wire = hashlib.sha256(salt)
+        parts: list[bytes] = []
+        received = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            received += len(chunk)
+            if received > s.max_bytes:
+                raise FetchError(
+                    f"page too large: over the cap of {s.max_bytes} bytes (max_bytes)",
+                    kind="too_large",
+                )
+            wire.update(chunk)
+            parts.append(chunk)
+        digest = wire.hexdigest()
+        head = FetchResult(
+            status=resp.status,
+            url=str(resp.url),
+            content_type=resp.content_type,
+            charset=resp.charset,
+            etag=resp.headers.get("ETag"),
+            last_modified=resp.headers.get("Last-Modified"),
+            wire_digest=digest,
+            compressed=encoding.strip().lower() not in ("", "identity"),
+        )
+        if known_digest is not None and digest == known_digest:
+            return replace(head, same_body=True, received_at=time.perf_counter())
+        # Inflated only now, with the cap on its output: a bomb stops at max_bytes (F1).
         try:
-            decoder = Decompressor(resp.headers.get("Content-Encoding", ""), s.max_bytes)
-            received = 0
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                received += len(chunk)
-                if received > s.max_bytes:
-                    raise TooLarge(f"more than {s.max_bytes} bytes")
-                decoder.feed(chunk)
+            decoder = Decompressor(encoding, s.max_bytes)
+            for i, part in enumerate(parts):
+                parts[i] = b""  # hold the compressed and the inflated body once, not twice
+                decoder.feed(part)
             decoder.finish()
         except TooLarge as exc:
             raise FetchError(
@@ -225,16 +266,7 @@ class AiohttpFetcher:
         body = decoder.result()
         if not body.strip():
             raise FetchError("empty response body", kind="content", status=resp.status)
-        return FetchResult(
-            status=resp.status,
-            url=str(resp.url),
-            body=body,
-            content_type=resp.content_type,
-            charset=resp.charset,
-            etag=resp.headers.get("ETag"),
-            last_modified=resp.headers.get("Last-Modified"),
-            received_at=time.perf_counter(),
-        )
+        return replace(head, body=body, received_at=time.perf_counter())
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -67,6 +67,7 @@ class SourceState:
     etag: str | None = None
     last_modified: str | None = None
     body_digest: str | None = None
+    wire_digest: str | None = None  # of the body as received, before decompression
     last_success: datetime | None = None
     last_attempt: datetime | None = None
     consecutive_failures: int = 0

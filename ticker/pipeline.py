@@ -7,6 +7,8 @@ Every outcome, failure included, is returned as a :class:`PollOutcome` and logge
 from __future__ import annotations
 
 import asyncio
+import codecs
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from ticker.config import SourceConfig
 from ticker.decode import decode_body
 from ticker.detect import detect, keyed
 from ticker.errors import ExtractError, FetchError, StoreError
-from ticker.extract import Extraction, extract, parse_page
+from ticker.extract import Extraction, extract, extract_region, parse_page
 from ticker.fetch import AiohttpFetcher, FetchResult, check_content_type
 from ticker.model import Detection, SourceState
 from ticker.store import Recorded, SqliteStore
@@ -67,10 +69,35 @@ class PageReading:
     replacements: int
 
 
-def read_page(source: SourceConfig, result: FetchResult) -> PageReading:
-    """Decode and extract a fetched page. Raises ExtractError (JSON sources with bad JSON)."""
+def read_page(
+    source: SourceConfig, result: FetchResult, *, expected: frozenset[str] | None = None
+) -> PageReading:
+    """Decode and extract a fetched page. Raises ExtractError (JSON sources with bad JSON).
+
+    With ``expected`` (the keys of the lines the page showed last time), the ticker's region is
+    read first, and only trusted when it shows exactly those lines: a page that may hold
+    anything new is always read whole, so the shortcut can never cause nor hide an alert.
+    """
     decoded = decode_body(result.body, header_charset=result.charset, override=source.charset)
-    page = parse_page(decoded.text, is_json=source.is_json)
+    doc: str | bytes = decoded.text
+    if decoded.encoding == "utf-8" and not decoded.replacements:
+        # Valid UTF-8 goes to the parser as it came: no decode-and-encode round trip.
+        body = result.body
+        doc = body[3:] if body.startswith(codecs.BOM_UTF8) else body
+    if expected is not None and not source.is_json:
+        region = extract_region(
+            doc,
+            items=source.items,
+            text_sel=source.text,
+            link=source.link,
+            canary=source.canary,
+            base_url=result.url,
+        )
+        if region is not None and frozenset(keyed(region.items)) == expected:
+            return PageReading(
+                extraction=region, encoding=decoded.encoding, replacements=decoded.replacements
+            )
+    page = parse_page(doc, is_json=source.is_json)
     extraction = extract(
         page,
         items=source.items,
@@ -84,12 +111,22 @@ def read_page(source: SourceConfig, result: FetchResult) -> PageReading:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _salt(selectors: tuple[object, ...]) -> bytes:
+    return repr(selectors).encode()
+
+
+def digest_salt(source: SourceConfig) -> bytes:
+    """What a body digest is salted with: the selectors and charset, so that an identical page
+    read a new way (an edited selector) is read again."""
+    return _salt((source.items, source.text, source.link, source.canary, source.charset))
+
+
 def body_digest(source: SourceConfig, body: bytes) -> str:
     """A digest of the body and the selectors: an identical page read the same way again needs
-    no parsing (sites without validators), while an edited selector forces a fresh read."""
-    h = hashlib.blake2b(body, digest_size=16)
-    h.update(repr((source.items, source.text, source.link, source.canary, source.charset)).encode())
-    return h.hexdigest()
+    no parsing (sites without validators). For a body sent uncompressed it equals the
+    fetcher's ``wire_digest``."""
+    return hashlib.sha256(digest_salt(source) + body).hexdigest()
 
 
 async def poll_source(
@@ -103,27 +140,53 @@ async def poll_source(
     """Poll one source once and record what it shows, queueing its alerts (with ``planner``)
     in the same transaction as its items (P1). Never raises for a source's trouble."""
     started = time.perf_counter()
-    bound = log.bind(source=source.id)
     outcome: PollOutcome
     try:
-        state = await store.run(store.source_state, source.id)
+        cached = store.cached_state(source.id)
+        state = cached if cached is not None else await store.run(store.source_state, source.id)
         result = await fetcher.fetch(
             source.url,
             etag=state.etag,
             last_modified=state.last_modified,
             headers=source.headers,
+            digest_salt=digest_salt(source),
+            known_digest=state.wire_digest if state.baseline_done else None,
         )
         outcome = await _process(source, state, result, store=store, planner=planner, clock=clock)
     except (FetchError, ExtractError) as exc:
-        outcome = await _failed(source, state, exc, store=store, clock=clock)
+        outcome = _failed(source, state, exc, store=store, clock=clock)
     except StoreError as exc:
         # The state could not be written: nothing was recorded, so nothing may be alerted.
         outcome = PollOutcome(
             source_id=source.id, status="error", error=str(exc), error_kind="store"
         )
     outcome = replace(outcome, duration=time.perf_counter() - started)
-    _log_poll(bound, outcome)
+    _log_poll(source.id, outcome)
     return outcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Read:
+    """What the worker thread made of a body: its digest, and the page unless it was the same."""
+
+    digest: str
+    reading: PageReading | None
+
+
+def _read(
+    source: SourceConfig,
+    state: SourceState,
+    result: FetchResult,
+    expected: frozenset[str] | None,
+) -> _Read:
+    # Compressed bodies differ on the wire for many reasons; the same page inflated is the same.
+    digest = body_digest(source, result.body) if result.compressed else result.wire_digest
+    if state.baseline_done and digest == state.body_digest:
+        return _Read(digest=digest, reading=None)
+    reason = check_content_type(result.content_type, is_json=source.is_json)
+    if reason is not None:
+        raise FetchError(reason, kind="content")
+    return _Read(digest=digest, reading=read_page(source, result, expected=expected))
 
 
 async def _process(
@@ -136,30 +199,18 @@ async def _process(
     clock: Clock,
 ) -> PollOutcome:
     now = clock()
-    digest = None if result.not_modified else body_digest(source, result.body)
-    if result.not_modified or (state.baseline_done and state.body_digest == digest):
+    if result.not_modified or result.same_body:
         status = "not_modified" if result.not_modified else "unchanged"
-        new_state = replace(
-            state,
-            etag=result.etag or state.etag,
-            last_modified=result.last_modified or state.last_modified,
-            last_success=now,
-            last_attempt=now,
-            consecutive_failures=0,
-            last_error=None,
-        )
-        await store.run(_touch, store, new_state, now)
-        return PollOutcome(
-            source_id=source.id,
-            status=status,
-            processing=time.perf_counter() - result.received_at,
-        )
-    reason = check_content_type(result.content_type, is_json=source.is_json)
-    if reason is not None:
-        raise FetchError(reason, kind="content")
-    # Parsing is the one CPU-heavy step (milliseconds per page); in a worker thread it does not
+        return _still_there(source, state, result, store=store, now=now, status=status)
+    expected = store.present_keys(source.id) if state.baseline_done else None
+    # Inflating, hashing and parsing are the CPU-heavy steps; in a worker thread they do not
     # hold up the event loop's timers, sends and other polls (L1), and lxml lets go of the GIL.
-    reading = await asyncio.to_thread(read_page, source, result)
+    read = await asyncio.to_thread(_read, source, state, result, expected)
+    if read.reading is None:
+        return _still_there(
+            source, state, result, store=store, now=now, status="unchanged", digest=read.digest
+        )
+    reading = read.reading
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
@@ -174,11 +225,26 @@ async def _process(
             replacements=reading.replacements,
         )
     page = keyed(reading.extraction.items)
+    if expected is not None and frozenset(page) == expected:
+        # The same lines as last time (the body changed elsewhere: ads, tokens): nothing to
+        # decide, so no transaction of its own.
+        return _still_there(
+            source,
+            state,
+            result,
+            store=store,
+            now=now,
+            status="ok",
+            digest=read.digest,
+            items=len(page),
+            canary_found=reading.extraction.canary_found,
+        )
     new_state = replace(
         state,
         etag=result.etag,
         last_modified=result.last_modified,
-        body_digest=digest,
+        body_digest=read.digest,
+        wire_digest=result.wire_digest,
         last_success=now,
         last_attempt=now,
         consecutive_failures=0,
@@ -219,13 +285,42 @@ async def _process(
     )
 
 
-def _touch(store: SqliteStore, state: SourceState, now: datetime) -> None:
-    with store.transaction():
-        store.touch_present(state.source_id, now=now)
-        store.save_source_state(state)
+def _still_there(
+    source: SourceConfig,
+    state: SourceState,
+    result: FetchResult,
+    *,
+    store: SqliteStore,
+    now: datetime,
+    status: str,
+    digest: str | None = None,
+    items: int = 0,
+    canary_found: bool | None = None,
+) -> PollOutcome:
+    """The page shows what it showed last time: the state moves on (validators, digests,
+    last_success, each line's last_seen) in a deferred write shared with other polls."""
+    new_state = replace(
+        state,
+        etag=result.etag or state.etag,
+        last_modified=result.last_modified or state.last_modified,
+        body_digest=digest or state.body_digest,
+        wire_digest=result.wire_digest or state.wire_digest,
+        last_success=now,
+        last_attempt=now,
+        consecutive_failures=0,
+        last_error=None,
+    )
+    store.defer_state(new_state, seen_at=now)
+    return PollOutcome(
+        source_id=source.id,
+        status=status,
+        items=items,
+        canary_found=canary_found,
+        processing=time.perf_counter() - result.received_at,
+    )
 
 
-async def _failed(
+def _failed(
     source: SourceConfig,
     state: SourceState,
     exc: FetchError | ExtractError,
@@ -233,23 +328,14 @@ async def _failed(
     store: SqliteStore,
     clock: Clock,
 ) -> PollOutcome:
-    now = clock()
     message = str(exc)
     new_state = replace(
         state,
-        last_attempt=now,
+        last_attempt=clock(),
         consecutive_failures=state.consecutive_failures + 1,
         last_error=message,
     )
-
-    def save() -> None:
-        with store.transaction():
-            store.save_source_state(new_state)
-
-    try:
-        await store.run(save)
-    except StoreError as store_exc:
-        log.error("state_write_failed", source=source.id, error=str(store_exc))
+    store.defer_state(new_state)
     return PollOutcome(
         source_id=source.id,
         status="error",
@@ -259,8 +345,9 @@ async def _failed(
     )
 
 
-def _log_poll(bound: structlog.typing.FilteringBoundLogger, outcome: PollOutcome) -> None:
+def _log_poll(source_id: str, outcome: PollOutcome) -> None:
     fields: dict[str, object] = {
+        "source": source_id,
         "status": outcome.status,
         "items": outcome.items,
         "new": len(outcome.new),
@@ -271,6 +358,6 @@ def _log_poll(bound: structlog.typing.FilteringBoundLogger, outcome: PollOutcome
     if outcome.canary_found is False:
         fields["canary_found"] = False
     if outcome.error is not None:
-        bound.warning("poll", **fields, error=outcome.error, error_kind=outcome.error_kind)
+        log.warning("poll", **fields, error=outcome.error, error_kind=outcome.error_kind)
     else:
-        bound.info("poll", **fields)
+        log.info("poll", **fields)

@@ -22,11 +22,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import structlog
+
 from ticker.errors import StoreError
 from ticker.model import Detection, ItemKind, KnownItem, NewItem, RecordedItem, SourceState
 from ticker.store_outbox import OutboxMixin
 from ticker.storetime import opt_utc as _opt_utc
 from ticker.storetime import parse_utc, utc
+
+_log = structlog.get_logger("ticker.store")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -101,7 +105,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE items ADD COLUMN first_delivered TEXT;
     """,
+    # The digest of the body as it came over the wire (compressed): a page sent again
+    # byte for byte is known without inflating it.
+    """
+    ALTER TABLE sources ADD COLUMN wire_digest TEXT;
+    """,
 ]
+
+#: How long "still there" writes (304s, unchanged pages, failures) wait to share a transaction.
+FLUSH_AFTER = 1.0
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -132,6 +144,21 @@ class SqliteStore(OutboxMixin):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticker-store")
         self._lock = threading.Lock()
+        # What this process last committed (or deferred) per source, so that a poll reads its
+        # state without a trip to the store's thread. ticker run is the one writer of its
+        # state; another process's commit (PRAGMA data_version) empties these caches.
+        self._states: dict[str, SourceState] = {}
+        self._present: dict[str, frozenset[str]] = {}  # page keys at the last recorded poll
+        self._staged_states: dict[str, SourceState] = {}
+        self._staged_present: dict[str, frozenset[str]] = {}
+        self._data_version: int | None = None
+        # Writes that only say "still there" or "failed again", applied at the start of the
+        # next transaction or by a flush FLUSH_AFTER seconds later: one commit for many polls
+        # instead of a synchronous=FULL commit each. Lost in a crash, they cost nothing.
+        self._deferred: dict[str, tuple[SourceState, datetime | None]] = {}
+        self._deferred_lock = threading.Lock()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_failing = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -198,6 +225,13 @@ class SqliteStore(OutboxMixin):
                 self.conn.execute(f"PRAGMA user_version = {target + 1}")
 
     def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        try:
+            self._executor.submit(self.flush).result()
+        except (sqlite3.Error, StoreError, RuntimeError) as exc:
+            _log.error("state_write_failed", error=str(exc))
         self._executor.shutdown(wait=True)
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
@@ -226,33 +260,102 @@ class SqliteStore(OutboxMixin):
     def _tx(self) -> Iterator[None]:
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
+            self._check_data_version()
+            with self._deferred_lock:
+                deferred, self._deferred = self._deferred, {}
             try:
+                for state, seen_at in deferred.values():
+                    if seen_at is not None:
+                        self.touch_present(state.source_id, now=seen_at)
+                    self.save_source_state(state)
                 yield
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+                self._staged_states.clear()
+                self._staged_present.clear()
+                with self._deferred_lock:  # to be written with the next transaction
+                    self._deferred = {**deferred, **self._deferred}
                 raise
-            self.conn.execute("COMMIT")
+            self._states.update(self._staged_states)
+            self._present.update(self._staged_present)
+            self._staged_states.clear()
+            self._staged_present.clear()
+
+    def _check_data_version(self) -> None:
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._data_version is not None and version != self._data_version:
+            self._states.clear()  # another process wrote: read the state afresh
+            self._present.clear()
+        self._data_version = version
+
+    # -- deferred writes -------------------------------------------------------------------
+
+    def defer_state(self, state: SourceState, *, seen_at: datetime | None = None) -> None:
+        """Record ``state`` with the next transaction, within FLUSH_AFTER seconds; with
+        ``seen_at``, what was on the page is still there (last_seen moves). Event loop only."""
+        self._states[state.source_id] = state
+        with self._deferred_lock:
+            self._deferred[state.source_id] = (state, seen_at)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(
+                FLUSH_AFTER, lambda: loop.create_task(self._flush_later())
+            )
+
+    async def _flush_later(self) -> None:
+        self._flush_handle = None
+        try:
+            await self.run(self.flush)
+        except (StoreError, RuntimeError) as exc:  # RuntimeError: closed meanwhile
+            if not self._flush_failing:  # once, not every second while the disk is full
+                _log.error("state_write_failed", error=str(exc))
+            self._flush_failing = True
+            return
+        self._flush_failing = False
+
+    def flush(self) -> None:
+        """Write the deferred states now (store thread)."""
+        if self._deferred:
+            with self.transaction():
+                pass
+
+    def cached_state(self, source_id: str) -> SourceState | None:
+        """The source's state if this process knows it, without touching the database."""
+        return self._states.get(source_id)
+
+    def present_keys(self, source_id: str) -> frozenset[str] | None:
+        """The keys of the lines on the page at the source's last recorded poll, if known."""
+        return self._present.get(source_id)
 
     # -- sources -------------------------------------------------------------------------
 
     def source_state(self, source_id: str) -> SourceState:
+        cached = self._states.get(source_id)
+        if cached is not None:
+            return cached
         row = self.conn.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
-        if row is None:
-            return SourceState(source_id=source_id)
-        return _source_state(row)
+        state = SourceState(source_id=source_id) if row is None else _source_state(row)
+        self._states[source_id] = state
+        return state
 
     def source_states(self) -> list[SourceState]:
-        return [_source_state(r) for r in self.conn.execute("SELECT * FROM sources ORDER BY id")]
+        states = [_source_state(r) for r in self.conn.execute("SELECT * FROM sources ORDER BY id")]
+        for state in states:
+            self._states.setdefault(state.source_id, state)  # polls start without a trip here
+        return states
 
     def save_source_state(self, state: SourceState) -> None:
         self.conn.execute(
             """
-            INSERT INTO sources (id, etag, last_modified, body_digest, last_success, last_attempt,
-                                 consecutive_failures, last_error, baseline_done)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO sources (id, etag, last_modified, body_digest, wire_digest, last_success,
+                                 last_attempt, consecutive_failures, last_error, baseline_done)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (id) DO UPDATE SET
                 etag = excluded.etag, last_modified = excluded.last_modified,
-                body_digest = excluded.body_digest, last_success = excluded.last_success,
+                body_digest = excluded.body_digest, wire_digest = excluded.wire_digest,
+                last_success = excluded.last_success,
                 last_attempt = excluded.last_attempt,
                 consecutive_failures = excluded.consecutive_failures,
                 last_error = excluded.last_error, baseline_done = excluded.baseline_done
@@ -262,6 +365,7 @@ class SqliteStore(OutboxMixin):
                 state.etag,
                 state.last_modified,
                 state.body_digest,
+                state.wire_digest,
                 None if state.last_success is None else utc(state.last_success),
                 None if state.last_attempt is None else utc(state.last_attempt),
                 state.consecutive_failures,
@@ -269,6 +373,7 @@ class SqliteStore(OutboxMixin):
                 int(state.baseline_done),
             ),
         )
+        self._staged_states[state.source_id] = state
 
     # -- items ---------------------------------------------------------------------------
 
@@ -311,6 +416,7 @@ class SqliteStore(OutboxMixin):
     ) -> list[Recorded]:
         """Apply a detection: move last_seen, mark gone lines, insert new occurrences."""
         stamp = utc(now)
+        self._staged_present[source_id] = frozenset(detection.page_keys)
         if detection.seen:
             for chunk in _chunks(list(detection.seen), 500):
                 marks = ",".join("?" * len(chunk))
@@ -503,6 +609,7 @@ def _source_state(row: sqlite3.Row) -> SourceState:
         etag=row["etag"],
         last_modified=row["last_modified"],
         body_digest=row["body_digest"],
+        wire_digest=row["wire_digest"],
         last_success=_opt_utc(row["last_success"]),
         last_attempt=_opt_utc(row["last_attempt"]),
         consecutive_failures=row["consecutive_failures"],
