@@ -7,6 +7,7 @@ and never a crash at poll time. Extraction is bounded (F7): at most ``max_items`
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from cssselect.parser import Attrib, Class, CombinedSelector, Element, Hash
 from lxml import etree
 from lxml import html as lxml_html
 from parsel import Selector as ParselSelector
-from parsel.csstranslator import css2xpath
+from parsel.csstranslator import HTMLTranslator, css2xpath
 
 from ticker.errors import ExtractError
 from ticker.model import PageItem
@@ -52,11 +53,14 @@ class Selector:
     # Per selector of the list: the class or id of its first and of its last compound, which
     # bound where on the page a match can be (see ``ticker_region``); empty when one has none.
     anchors: tuple[tuple[str, str], ...] = ()
+    # One local compound (``.ticker``, ``div#box``): the XPath that tests one element for it.
+    self_xpath: str | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.expr}"
 
 
+@functools.lru_cache(maxsize=1024)
 def compile_selector(spec: str) -> Selector:
     """Compile ``css:...``, ``xpath:...`` or ``jmespath:...`` (a bare selector is CSS).
 
@@ -87,7 +91,29 @@ def compile_selector(spec: str) -> Selector:
     except etree.XPathSyntaxError as exc:
         raise ValueError(f"invalid XPath expression {expr!r}: {_first_line(exc)}") from exc
     local, anchors = _css_shape(expr) if kind == "css" else (False, ())
-    return Selector(kind=kind, expr=expr, xpath=xpath, local=local, anchors=anchors)  # type: ignore[arg-type]
+    self_xpath = None
+    if local and len(anchors) == 1 and anchors[0][0] == anchors[0][1] and _single(expr):
+        self_xpath = _SELF_TRANSLATOR.css_to_xpath(expr, prefix="self::")
+    return Selector(
+        kind=kind,  # type: ignore[arg-type]
+        expr=expr,
+        xpath=xpath,
+        local=local,
+        anchors=anchors,
+        self_xpath=self_xpath,
+    )
+
+
+_SELF_TRANSLATOR = HTMLTranslator()  # the translator parsel's css2xpath uses
+
+
+def _single(expr: str) -> bool:
+    """A single compound selector without pseudo-elements."""
+    try:
+        (parsed,) = cssselect.parse(expr)
+    except Exception:
+        return False
+    return parsed.pseudo_element is None and not isinstance(parsed.parsed_tree, CombinedSelector)
 
 
 def _css_shape(expr: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
@@ -167,16 +193,23 @@ def parse_page(text: str | bytes, *, is_json: bool) -> ParselSelector:
     if root is None:  # an empty or unparsable document simply has no ticker
         root = etree.fromstring(b"<html></html>", parser=parser)
     page = Page(root=root, type="html")
-    # libxml2 stops at 2,048 levels of nesting and drops what follows: say so (F7).
-    page.truncated = any("depth" in e.message.lower() for e in parser.error_log)
+    page.truncated = page.bad_utf8 = False
+    for error in parser.error_log:
+        if error.type_name == "ERR_INVALID_ENCODING":
+            page.bad_utf8 = True
+        elif "depth" in error.message.lower():
+            # libxml2 stops at 2,048 levels of nesting and drops what follows: say so (F7).
+            page.truncated = True
     return page
 
 
 class Page(ParselSelector):
-    """A parsed page; ``truncated`` when the parser had to drop part of it."""
+    """A parsed page; ``truncated`` when the parser had to drop part of it, ``bad_utf8`` when
+    bytes given as UTF-8 were not (libxml2 put U+FFFD in: decode them properly instead)."""
 
-    __slots__ = ("truncated",)
+    __slots__ = ("bad_utf8", "truncated")
     truncated: bool
+    bad_utf8: bool
 
 
 def extract(
@@ -207,13 +240,24 @@ def extract(
         if len(line) > max_chars:
             line = line[: max_chars - 1].rstrip() + "…"
         out.append(PageItem(text=line, link=_link_of(node, link, base_url, json_page)))
-    found = None if canary is None else bool(_select(root, canary, json_page))
+    found = None if canary is None else _canary(root, nodes, canary, json_page)
     return Extraction(
         items=tuple(out),
         matched=len(nodes),
         canary_found=found,
         truncated=bool(getattr(page, "truncated", False)),
     )
+
+
+def _canary(root: Any, nodes: Sequence[Any], canary: Selector, json_page: bool) -> bool:
+    """Whether the canary is on the page. A ticker's canary is most often its container: an
+    element around the first item that matches settles it without a search of the page."""
+    if canary.self_xpath is not None and nodes and isinstance(nodes[0], etree._Element):
+        test = _xpath(canary.self_xpath)
+        for element in (nodes[0], *nodes[0].iterancestors()):
+            if test(element):
+                return True
+    return bool(_select(root, canary, json_page))
 
 
 def ticker_region(
@@ -260,18 +304,52 @@ def extract_region(
     base_url: str = "",
 ) -> Extraction | None:
     """Extract from the ticker's region only (a few KB instead of the whole page), or None when
-    no region can be found. The caller trusts it only to confirm what it already knows: a page
-    whose lines differ from the last poll's is read whole (see ``pipeline.read_page``)."""
+    no region can be found or an item runs past its end. The caller trusts it only to confirm
+    what it already knows, and reads the whole page now and then all the same (see
+    ``pipeline.read_page``): what a slice of a page cannot know (an element left open before
+    it, a class written with a character reference) is found there within a minute."""
     if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
         return None
+    # The parser drops NULs: search what it will see.
+    if isinstance(text, str):
+        text = text.replace("\x00", "") if "\x00" in text else text
+    elif b"\x00" in text:
+        text = text.replace(b"\x00", b"")
     span = ticker_region(text, items=items, canary=canary)
     if span is None:
         return None
     page = parse_page(text[span[0] : span[1]], is_json=False)
+    nodes = _select(page.root, items, False)
+    # No line to confirm (an empty ticker is read whole), or one that may be cut short.
+    if not nodes or getattr(page, "bad_utf8", False) or _cut(page.root, nodes):
+        return None
     result = extract(page, items=items, text=text_sel, link=link, canary=canary, base_url=base_url)
     if canary is not None and not result.canary_found:
         return None  # only the whole page may report a missing canary
     return replace(result, truncated=False, region=True)
+
+
+def _cut(root: Any, nodes: Sequence[Any]) -> bool:
+    """Whether a matched item may run past the end of the region: the elements still open at
+    its end are the last child of the last child... of the root, down to one followed by text."""
+    open_at_end: set[Any] = {root}
+    node = root
+    while len(node):
+        last = node[-1]
+        if last.tail or not isinstance(last.tag, str):
+            break  # text (or a comment) follows it: it was closed
+        open_at_end.add(last)
+        node = last
+    for match in nodes:
+        element = match if isinstance(match, etree._Element) else _parent(match)
+        if element in open_at_end:
+            return True
+    return False
+
+
+def _parent(result: Any) -> Any:
+    getparent = getattr(result, "getparent", None)  # lxml's "smart" strings know their element
+    return getparent() if getparent is not None else None
 
 
 def _find_token(text: str | bytes, token: str) -> int:

@@ -66,8 +66,7 @@ class SourceState:
     source_id: str
     etag: str | None = None
     last_modified: str | None = None
-    body_digest: str | None = None
-    wire_digest: str | None = None  # of the body as received, before decompression
+    body_digest: str | None = None  # of the body as received (compressed), with the selectors
     last_success: datetime | None = None
     last_attempt: datetime | None = None
     consecutive_failures: int = 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import functools
-import hashlib
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
     from ticker.alerts import AlertPlanner
 
 log = structlog.get_logger("ticker.poll")
+
+#: How often a page is read whole though its ticker's region shows the same lines (seconds).
+WHOLE_PAGE_EVERY = 60.0
+
+# Parsing threads: as many as cores (lxml parses without the GIL); more only contend.
+_PARSERS = ThreadPoolExecutor(
+    max_workers=max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="ticker-parse"
+)
 
 Clock = Callable[[], datetime]
 
@@ -78,12 +87,38 @@ def read_page(
     read first, and only trusted when it shows exactly those lines: a page that may hold
     anything new is always read whole, so the shortcut can never cause nor hide an alert.
     """
-    decoded = decode_body(result.body, header_charset=result.charset, override=source.charset)
-    doc: str | bytes = decoded.text
-    if decoded.encoding == "utf-8" and not decoded.replacements:
-        # Valid UTF-8 goes to the parser as it came: no decode-and-encode round trip.
+    if source.charset is None and not source.is_json:
+        # Most of the web is UTF-8, which the charset chain tries first anyway: such a page
+        # goes to the parser as it came (decoding it only to check cost 140 µs), and libxml2
+        # flags a byte that is not UTF-8, which sends the page through the chain below.
         body = result.body
         doc = body[3:] if body.startswith(codecs.BOM_UTF8) else body
+        reading = _extract(source, result, doc, expected, encoding="utf-8", replacements=0)
+        if reading is not None:
+            return reading
+    decoded = decode_body(result.body, header_charset=result.charset, override=source.charset)
+    reading = _extract(
+        source,
+        result,
+        decoded.text,
+        expected,
+        encoding=decoded.encoding,
+        replacements=decoded.replacements,
+    )
+    assert reading is not None  # text is never flagged
+    return reading
+
+
+def _extract(
+    source: SourceConfig,
+    result: FetchResult,
+    doc: str | bytes,
+    expected: frozenset[str] | None,
+    *,
+    encoding: str,
+    replacements: int,
+) -> PageReading | None:
+    """Region first (see read_page), else the whole page; None when UTF-8 bytes were not."""
     if expected is not None and not source.is_json:
         region = extract_region(
             doc,
@@ -94,10 +129,10 @@ def read_page(
             base_url=result.url,
         )
         if region is not None and frozenset(keyed(region.items)) == expected:
-            return PageReading(
-                extraction=region, encoding=decoded.encoding, replacements=decoded.replacements
-            )
+            return PageReading(extraction=region, encoding=encoding, replacements=replacements)
     page = parse_page(doc, is_json=source.is_json)
+    if getattr(page, "bad_utf8", False):
+        return None
     extraction = extract(
         page,
         items=source.items,
@@ -106,9 +141,7 @@ def read_page(
         canary=source.canary,
         base_url=result.url,
     )
-    return PageReading(
-        extraction=extraction, encoding=decoded.encoding, replacements=decoded.replacements
-    )
+    return PageReading(extraction=extraction, encoding=encoding, replacements=replacements)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -117,16 +150,10 @@ def _salt(selectors: tuple[object, ...]) -> bytes:
 
 
 def digest_salt(source: SourceConfig) -> bytes:
-    """What a body digest is salted with: the selectors and charset, so that an identical page
-    read a new way (an edited selector) is read again."""
+    """What the body digest (of the body as received, see ``FetchResult.wire_digest``) is salted
+    with: the selectors and charset, so that an identical page read a new way (an edited
+    selector) is read again. An identical page needs no inflating nor parsing."""
     return _salt((source.items, source.text, source.link, source.canary, source.charset))
-
-
-def body_digest(source: SourceConfig, body: bytes) -> str:
-    """A digest of the body and the selectors: an identical page read the same way again needs
-    no parsing (sites without validators). For a body sent uncompressed it equals the
-    fetcher's ``wire_digest``."""
-    return hashlib.sha256(digest_salt(source) + body).hexdigest()
 
 
 async def poll_source(
@@ -150,7 +177,7 @@ async def poll_source(
             last_modified=state.last_modified,
             headers=source.headers,
             digest_salt=digest_salt(source),
-            known_digest=state.wire_digest if state.baseline_done else None,
+            known_digest=state.body_digest if state.baseline_done else None,
         )
         outcome = await _process(source, state, result, store=store, planner=planner, clock=clock)
     except (FetchError, ExtractError) as exc:
@@ -165,28 +192,13 @@ async def poll_source(
     return outcome
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Read:
-    """What the worker thread made of a body: its digest, and the page unless it was the same."""
-
-    digest: str
-    reading: PageReading | None
-
-
 def _read(
-    source: SourceConfig,
-    state: SourceState,
-    result: FetchResult,
-    expected: frozenset[str] | None,
-) -> _Read:
-    # Compressed bodies differ on the wire for many reasons; the same page inflated is the same.
-    digest = body_digest(source, result.body) if result.compressed else result.wire_digest
-    if state.baseline_done and digest == state.body_digest:
-        return _Read(digest=digest, reading=None)
+    source: SourceConfig, result: FetchResult, expected: frozenset[str] | None
+) -> PageReading:
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
-    return _Read(digest=digest, reading=read_page(source, result, expected=expected))
+    return read_page(source, result, expected=expected)
 
 
 async def _process(
@@ -202,15 +214,17 @@ async def _process(
     if result.not_modified or result.same_body:
         status = "not_modified" if result.not_modified else "unchanged"
         return _still_there(source, state, result, store=store, now=now, status=status)
-    expected = store.present_keys(source.id) if state.baseline_done else None
-    # Inflating, hashing and parsing are the CPU-heavy steps; in a worker thread they do not
+    present = store.present_keys(source.id) if state.baseline_done else None
+    expected = None if present is None else present[0]
+    # The region may only confirm lines a whole-page read showed within the minute: what a
+    # slice cannot see (an element left open before it) costs at most that long.
+    fresh = present is not None and time.monotonic() - present[1] < WHOLE_PAGE_EVERY
+    # Parsing is the one CPU-heavy step (milliseconds per page); in a worker thread it does not
     # hold up the event loop's timers, sends and other polls (L1), and lxml lets go of the GIL.
-    read = await asyncio.to_thread(_read, source, state, result, expected)
-    if read.reading is None:
-        return _still_there(
-            source, state, result, store=store, now=now, status="unchanged", digest=read.digest
-        )
-    reading = read.reading
+    loop = asyncio.get_running_loop()
+    reading = await loop.run_in_executor(
+        _PARSERS, _read, source, result, expected if fresh else None
+    )
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
@@ -226,6 +240,8 @@ async def _process(
         )
     page = keyed(reading.extraction.items)
     if expected is not None and frozenset(page) == expected:
+        if not reading.extraction.region:
+            store.whole_page_read(source.id, expected)
         # The same lines as last time (the body changed elsewhere: ads, tokens): nothing to
         # decide, so no transaction of its own.
         return _still_there(
@@ -235,7 +251,6 @@ async def _process(
             store=store,
             now=now,
             status="ok",
-            digest=read.digest,
             items=len(page),
             canary_found=reading.extraction.canary_found,
         )
@@ -243,8 +258,7 @@ async def _process(
         state,
         etag=result.etag,
         last_modified=result.last_modified,
-        body_digest=read.digest,
-        wire_digest=result.wire_digest,
+        body_digest=result.wire_digest,
         last_success=now,
         last_attempt=now,
         consecutive_failures=0,
@@ -273,7 +287,7 @@ async def _process(
             store.save_source_state(new_state)
         return detection, recorded
 
-    detection, recorded = await store.run(record)
+    detection, recorded = await store.write(record)
     return PollOutcome(
         source_id=source.id,
         status="ok",
@@ -293,7 +307,6 @@ def _still_there(
     store: SqliteStore,
     now: datetime,
     status: str,
-    digest: str | None = None,
     items: int = 0,
     canary_found: bool | None = None,
 ) -> PollOutcome:
@@ -303,8 +316,7 @@ def _still_there(
         state,
         etag=result.etag or state.etag,
         last_modified=result.last_modified or state.last_modified,
-        body_digest=digest or state.body_digest,
-        wire_digest=result.wire_digest or state.wire_digest,
+        body_digest=result.wire_digest or state.body_digest,
         last_success=now,
         last_attempt=now,
         consecutive_failures=0,

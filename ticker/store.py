@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,11 +106,6 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE items ADD COLUMN first_delivered TEXT;
     """,
-    # The digest of the body as it came over the wire (compressed): a page sent again
-    # byte for byte is known without inflating it.
-    """
-    ALTER TABLE sources ADD COLUMN wire_digest TEXT;
-    """,
 ]
 
 #: How long "still there" writes (304s, unchanged pages, failures) wait to share a transaction.
@@ -148,7 +144,8 @@ class SqliteStore(OutboxMixin):
         # state without a trip to the store's thread. ticker run is the one writer of its
         # state; another process's commit (PRAGMA data_version) empties these caches.
         self._states: dict[str, SourceState] = {}
-        self._present: dict[str, frozenset[str]] = {}  # page keys at the last recorded poll
+        # Page keys at the last recorded poll, and when a whole-page read last showed them.
+        self._present: dict[str, tuple[frozenset[str], float]] = {}
         self._staged_states: dict[str, SourceState] = {}
         self._staged_present: dict[str, frozenset[str]] = {}
         self._data_version: int | None = None
@@ -159,6 +156,11 @@ class SqliteStore(OutboxMixin):
         self._deferred_lock = threading.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_failing = False
+        # Group commit (see write()): jobs waiting for the store's thread.
+        self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any], Any]] = []
+        self._queue_lock = threading.Lock()
+        self._draining = False
+        self._grouped = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -208,6 +210,8 @@ class SqliteStore(OutboxMixin):
                 self.conn.execute("PRAGMA synchronous = FULL")
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self._migrate(version)
+            # Another process's commit from now on empties the caches (see _check_data_version).
+            self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
             # Touch every table's root page: a file damaged past its first page is refused
             # here, with its name, not at the first poll.
             for (table,) in self.conn.execute(
@@ -247,14 +251,81 @@ class SqliteStore(OutboxMixin):
         except sqlite3.Error as exc:
             raise _store_error(exc, self.path) from exc
 
+    async def write(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Like :meth:`run`, for work that writes in ``with store.transaction():``. Work that
+        queues while the store's thread is busy commits together (group commit): one
+        synchronous=FULL commit for a burst of polls instead of one each, every job still
+        all or nothing on its own (a savepoint each), every caller answered after the commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        with self._queue_lock:
+            self._queue.append((functools.partial(fn, *args, **kwargs), future, loop))
+            start, self._draining = not self._draining, True
+        if start:
+            try:
+                self._executor.submit(self._drain)
+            except RuntimeError:  # closed
+                with self._queue_lock:
+                    self._queue.clear()
+                    self._draining = False
+                raise StoreError(f"state file {str(self.path)!r} is closed") from None
+        return await future
+
+    def _drain(self) -> None:
+        while True:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._draining = False
+                    return
+            done: list[tuple[bool, Any]] = []
+            try:
+                with self.transaction():
+                    self._grouped = True
+                    try:
+                        for job, _, _ in batch:
+                            if not self.conn.in_transaction:
+                                # SQLite gave up the whole transaction (a full disk can): the
+                                # jobs so far are undone too, and none may run outside it.
+                                raise sqlite3.OperationalError("the transaction was rolled back")
+                            try:
+                                done.append((True, job()))
+                            except Exception as exc:  # that job's savepoint is rolled back
+                                done.append((False, exc))
+                    finally:
+                        self._grouped = False
+            except StoreError as exc:  # the commit failed: nothing of the batch was written
+                done = [(False, exc)] * len(batch)
+            for (ok, value), (_, future, loop) in zip(done, batch, strict=True):
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction; translated to StoreError (e.g. disk full) and rolled back."""
+        """One write transaction; translated to StoreError (e.g. disk full) and rolled back.
+        Inside a group commit (see :meth:`write`) it is a savepoint of the group's."""
         try:
-            with self._tx():
-                yield
+            if self._grouped:
+                with self._savepoint():
+                    yield
+            else:
+                with self._tx():
+                    yield
         except sqlite3.Error as exc:
             raise _store_error(exc, self.path) from exc
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        states, present = dict(self._staged_states), dict(self._staged_present)
+        self.conn.execute("SAVEPOINT job")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK TO job")
+                self.conn.execute("RELEASE job")
+            self._staged_states, self._staged_present = states, present
+            raise
+        self.conn.execute("RELEASE job")
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
@@ -279,7 +350,8 @@ class SqliteStore(OutboxMixin):
                     self._deferred = {**deferred, **self._deferred}
                 raise
             self._states.update(self._staged_states)
-            self._present.update(self._staged_present)
+            read_at = time.monotonic()
+            self._present.update((k, (v, read_at)) for k, v in self._staged_present.items())
             self._staged_states.clear()
             self._staged_present.clear()
 
@@ -325,9 +397,16 @@ class SqliteStore(OutboxMixin):
         """The source's state if this process knows it, without touching the database."""
         return self._states.get(source_id)
 
-    def present_keys(self, source_id: str) -> frozenset[str] | None:
-        """The keys of the lines on the page at the source's last recorded poll, if known."""
+    def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
+        """The keys of the lines on the page at the source's last recorded poll, if known, and
+        when (``time.monotonic()``) a read of the whole page last showed exactly them."""
         return self._present.get(source_id)
+
+    def whole_page_read(self, source_id: str, keys: frozenset[str]) -> None:
+        """A read of the whole page showed ``keys`` again, as recorded. Event loop only."""
+        known = self._present.get(source_id)
+        if known is not None and known[0] == keys:
+            self._present[source_id] = (keys, time.monotonic())
 
     # -- sources -------------------------------------------------------------------------
 
@@ -349,13 +428,12 @@ class SqliteStore(OutboxMixin):
     def save_source_state(self, state: SourceState) -> None:
         self.conn.execute(
             """
-            INSERT INTO sources (id, etag, last_modified, body_digest, wire_digest, last_success,
-                                 last_attempt, consecutive_failures, last_error, baseline_done)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO sources (id, etag, last_modified, body_digest, last_success, last_attempt,
+                                 consecutive_failures, last_error, baseline_done)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (id) DO UPDATE SET
                 etag = excluded.etag, last_modified = excluded.last_modified,
-                body_digest = excluded.body_digest, wire_digest = excluded.wire_digest,
-                last_success = excluded.last_success,
+                body_digest = excluded.body_digest, last_success = excluded.last_success,
                 last_attempt = excluded.last_attempt,
                 consecutive_failures = excluded.consecutive_failures,
                 last_error = excluded.last_error, baseline_done = excluded.baseline_done
@@ -365,7 +443,6 @@ class SqliteStore(OutboxMixin):
                 state.etag,
                 state.last_modified,
                 state.body_digest,
-                state.wire_digest,
                 None if state.last_success is None else utc(state.last_success),
                 None if state.last_attempt is None else utc(state.last_attempt),
                 state.consecutive_failures,
@@ -538,6 +615,15 @@ class SqliteStore(OutboxMixin):
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the caller was cancelled; its job ran all the same
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def _connect(target: str, file: Path, *, uri: bool = False) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(
@@ -609,7 +695,6 @@ def _source_state(row: sqlite3.Row) -> SourceState:
         etag=row["etag"],
         last_modified=row["last_modified"],
         body_digest=row["body_digest"],
-        wire_digest=row["wire_digest"],
         last_success=_opt_utc(row["last_success"]),
         last_attempt=_opt_utc(row["last_attempt"]),
         consecutive_failures=row["consecutive_failures"],
