@@ -73,6 +73,8 @@ class AiohttpFetcher:
         self._proxies: dict[str, str] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        # Per URL: its host's slots and its proxy, worked out once (both fixed for a process).
+        self._routes: dict[str, tuple[asyncio.Semaphore, str | None]] = {}
 
     def _proxy_for(self, url: str) -> str | None:
         parts = urlsplit(url)
@@ -131,25 +133,34 @@ class AiohttpFetcher:
         byte for byte the one whose ``wire_digest`` was ``known_digest``. Raises FetchError."""
         if self._session is None:
             raise RuntimeError("AiohttpFetcher used outside 'async with'")
-        request_headers: CIMultiDict[str] = CIMultiDict(headers or {})
-        if etag:
-            request_headers["If-None-Match"] = etag
-        if last_modified:
-            request_headers["If-Modified-Since"] = last_modified
-        try:
-            host = urlsplit(url).hostname or ""
-        except ValueError as exc:
-            raise FetchError(f"invalid URL {url!r}: {exc}", kind="url") from exc
-        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
+        request_headers: CIMultiDict[str] | None = None
+        if headers or etag or last_modified:
+            request_headers = CIMultiDict(headers or {})
+            if etag:
+                request_headers["If-None-Match"] = etag
+            if last_modified:
+                request_headers["If-Modified-Since"] = last_modified
+        route = self._routes.get(url)
+        if route is None:
+            try:
+                host = urlsplit(url).hostname or ""
+            except ValueError as exc:
+                raise FetchError(f"invalid URL {url!r}: {exc}", kind="url") from exc
+            per_host = self._hosts.get(host)
+            if per_host is None:
+                per_host = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
+            route = self._routes[url] = (per_host, self._proxy_for(url))
+        per_host, proxy = route
         # Wait for a slot before the request's timeout starts: a poll queued behind others is
         # not a slow site (at 5,000 sources, connection waits counted as timeouts).
         async with self._slots, per_host:
-            return await self._get(url, request_headers, digest_salt, known_digest)
+            return await self._get(url, request_headers, proxy, digest_salt, known_digest)
 
     async def _get(
         self,
         url: str,
-        request_headers: CIMultiDict[str],
+        request_headers: CIMultiDict[str] | None,
+        proxy: str | None,
         salt: bytes = b"",
         known_digest: str | None = None,
     ) -> FetchResult:
@@ -160,7 +171,7 @@ class AiohttpFetcher:
                 url,
                 headers=request_headers,
                 max_redirects=MAX_REDIRECTS + 1,
-                proxy=self._proxy_for(url),
+                proxy=proxy,
             ) as resp:
                 return await self._read(resp, salt, known_digest)
         except FetchError:

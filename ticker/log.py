@@ -47,11 +47,17 @@ class Redactor:
         self, logger: Any, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in event.items():
+            if key in _OURS:
+                continue
             if isinstance(value, str):
                 event[key] = self.redact(value)
             elif isinstance(value, BaseException):
                 event[key] = self.redact(str(value))
         return event
+
+
+# Fields structlog itself adds: never a secret.
+_OURS = frozenset(("timestamp", "level"))
 
 
 def _compile(secrets: set[str]) -> re.Pattern[str]:
@@ -122,7 +128,9 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: TextIO | None =
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=False,
+        # A logger bound once per module, not rebuilt for every event (18 µs of a 43 µs poll
+        # event): configure() runs once per process, before anything logs.
+        cache_logger_on_first_use=True,
     )
     # Libraries log through stdlib logging; their DEBUG lines print tokens in URLs, so they stay
     # at WARNING unless the user asks for debug, and still pass the redactor.

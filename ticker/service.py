@@ -116,15 +116,15 @@ class Service:
         self._scheduler_stopped = False
         self.storage_failing = False
         self.listeners: list[Callable[[str, PollOutcome], None]] = []
+        self._setup_done = asyncio.Event()
+        self._reload_pending = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(self) -> int:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        from ticker.metrics import Metrics
-
-        self.metrics = Metrics()
+        # Signals first: a stop asked for during set-up (the first poll runs early) is a clean
+        # stop once set-up is done, not a kill.
+        self._install_signals()
         async with contextlib.AsyncExitStack() as stack:
             self.store = SqliteStore.open(self.config.service.state)
             stack.callback(self.store.close)
@@ -134,16 +134,27 @@ class Service:
             )
             self._start_delivery(self.config)
             stack.push_async_callback(self._stop_delivery)
+            # The first source is polled now, while the rest of the service is set up (the
+            # scheduler's import alone scans every installed package): news is worth those
+            # milliseconds. Its result is taken in once everything is ready (_setup_done).
+            early = await self._poll_first()
+            from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+            from ticker.metrics import Metrics
+
+            self.metrics = Metrics()
             if self.config.service.listen is not None:
                 from ticker.web import start_web
 
                 runner = await start_web(self, *self.config.service.listen)
                 stack.push_async_callback(runner.cleanup)
             self.scheduler = AsyncIOScheduler(timezone="UTC")
-            self._schedule_all(first_run=True)
+            self._schedule_all(first_run=True, polled=early)
             self.scheduler.start()
             stack.callback(self._shutdown_scheduler)
-            self._install_signals()
+            self._setup_done.set()
+            if self._reload_pending:
+                self.reload()
             self.systemd.notify("READY=1", f"STATUS=polling {len(self.sources)} source(s)")
             log.info(
                 "service_started",
@@ -243,7 +254,18 @@ class Service:
 
     # -- scheduling ----------------------------------------------------------------------
 
-    def _schedule_all(self, *, first_run: bool) -> None:
+    async def _poll_first(self) -> str | None:
+        """Start polling the first source at once (see run) and give it up to 50 ms of the
+        loop to get its request out before the set-up goes on; its id, or None."""
+        first = next(iter(self.sources), None)
+        if first is not None:
+            task = asyncio.create_task(self._poll_job(first))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            await asyncio.wait({task}, timeout=0.05)
+        return first
+
+    def _schedule_all(self, *, first_run: bool, polled: str | None = None) -> None:
         from apscheduler.triggers.interval import IntervalTrigger
 
         now = utcnow()
@@ -254,6 +276,8 @@ class Service:
             # At start the first source is polled at once and the rest spread over (at most)
             # ten seconds, so a thousand sources do not all fire in the same instant.
             spread = min(interval, 10.0) * n / count
+            if sid == polled:
+                spread = interval  # polled just now, by _poll_first
             first = now + timedelta(seconds=spread if first_run else self.rng.uniform(0, jitter))
             self.scheduler.add_job(
                 self._poll_job,
@@ -283,8 +307,8 @@ class Service:
 
     async def _poll_job(self, source_id: str) -> None:
         rt = self.sources.get(source_id)
-        if rt is None or self.stop_event.is_set():
-            return
+        if rt is None or rt.polling or self.stop_event.is_set():
+            return  # rt.polling: the early first poll (see run) is still running
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
@@ -297,6 +321,7 @@ class Service:
                 store=self.store,
                 planner=None if self.delivery is None else self.delivery.planner,
             )
+            await self._setup_done.wait()  # only the first poll (see run) can be quicker
             await self._after_poll(rt, outcome)
         except Exception:  # a bug in one poll must not stop the service
             log.exception("poll_crashed", source=source_id)
@@ -485,6 +510,9 @@ class Service:
 
     def reload(self) -> None:
         """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
+        if not self._setup_done.is_set():
+            self._reload_pending = True  # applied as soon as the service has started
+            return
         try:
             new = load_config(self.path)
         except ConfigError as exc:
