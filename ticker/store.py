@@ -278,26 +278,33 @@ class SqliteStore(OutboxMixin):
                 if not batch:
                     self._draining = False
                     return
-            done: list[tuple[bool, Any]] = []
             try:
-                with self.transaction():
-                    self._grouped = True
-                    try:
-                        for job, _, _ in batch:
-                            if not self.conn.in_transaction:
-                                # SQLite gave up the whole transaction (a full disk can): the
-                                # jobs so far are undone too, and none may run outside it.
-                                raise sqlite3.OperationalError("the transaction was rolled back")
-                            try:
-                                done.append((True, job()))
-                            except Exception as exc:  # that job's savepoint is rolled back
-                                done.append((False, exc))
-                    finally:
-                        self._grouped = False
-            except StoreError as exc:  # the commit failed: nothing of the batch was written
+                done = self._commit_batch([job for job, _, _ in batch])
+            except Exception as exc:  # whatever happens, no caller is left waiting
                 done = [(False, exc)] * len(batch)
             for (ok, value), (_, future, loop) in zip(done, batch, strict=True):
                 loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    def _commit_batch(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        done: list[tuple[bool, Any]] = []
+        try:
+            with self.transaction():
+                self._grouped = True
+                try:
+                    for job in jobs:
+                        if not self.conn.in_transaction:
+                            # SQLite gave up the whole transaction (a full disk can): the jobs
+                            # so far are undone too, and none may run outside it.
+                            raise sqlite3.OperationalError("the transaction was rolled back")
+                        try:
+                            done.append((True, job()))
+                        except Exception as exc:  # that job's savepoint is rolled back
+                            done.append((False, exc))
+                finally:
+                    self._grouped = False
+        except StoreError as exc:  # the commit failed: nothing of the batch was written
+            return [(False, exc)] * len(jobs)
+        return done
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -1,0 +1,89 @@
+"""Group commit: writes queued while the store's thread is busy share one commit, yet each is
+all or nothing on its own, and every caller hears back only once its work is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ticker.errors import StoreError
+from ticker.model import SourceState
+from ticker.store import SqliteStore
+
+T0 = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
+
+
+def rows(path: Path) -> list[str]:
+    """Source ids committed to the file, read through a connection of its own."""
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM sources ORDER BY id")]
+
+
+def save(store: SqliteStore, source_id: str, *, fail: bool = False) -> str:
+    with store.transaction():
+        store.save_source_state(SourceState(source_id=source_id, last_success=T0))
+        if fail:
+            raise ValueError(f"job {source_id} gives up")
+    return source_id
+
+
+async def test_queued_writes_commit_together_and_each_caller_gets_its_result(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore.open(path)
+    gate = threading.Event()
+    commits: list[int] = []
+    store.conn.set_trace_callback(lambda sql: commits.append(1) if sql == "COMMIT" else None)
+    try:
+        # Hold the store's thread so that the next writes queue up behind it.
+        blocker = asyncio.ensure_future(store.run(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        commits.clear()
+        writes = [asyncio.ensure_future(store.write(save, store, f"s{i}")) for i in range(20)]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in writes)  # nobody is answered before the commit
+        gate.set()
+        await blocker
+        assert await asyncio.gather(*writes) == [f"s{i}" for i in range(20)]
+    finally:
+        store.close()
+    assert len(commits) <= 2  # the first drain may take one job alone, the rest share one
+    assert rows(path) == sorted(f"s{i}" for i in range(20))
+
+
+async def test_a_failing_job_is_undone_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore.open(path)
+    gate = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(store.run(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        good = asyncio.ensure_future(store.write(save, store, "good"))
+        bad = asyncio.ensure_future(store.write(save, store, "bad", fail=True))
+        also = asyncio.ensure_future(store.write(save, store, "also"))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        assert await good == "good"
+        with pytest.raises(ValueError, match="gives up"):
+            await bad
+        assert await also == "also"
+        # What the failed job staged never reaches the in-memory state either.
+        assert store.cached_state("bad") is None
+        assert store.cached_state("good") is not None
+    finally:
+        store.close()
+    assert rows(path) == ["also", "good"]
+
+
+async def test_a_write_to_a_closed_store_is_a_store_error(tmp_path: Path) -> None:
+    store = SqliteStore.open(tmp_path / "state.db")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.write(save, store, "late")
