@@ -155,6 +155,7 @@ class SqliteStore(OutboxMixin):
         self._deferred: dict[str, tuple[SourceState, datetime | None]] = {}
         self._deferred_lock = threading.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_task: asyncio.Task[None] | None = None
         self._flush_failing = False
         # Group commit (see write()): jobs waiting for the store's thread.
         self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any], Any]] = []
@@ -379,9 +380,11 @@ class SqliteStore(OutboxMixin):
             self._deferred[state.source_id] = (state, seen_at)
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(
-                FLUSH_AFTER, lambda: loop.create_task(self._flush_later())
-            )
+            self._flush_handle = loop.call_later(FLUSH_AFTER, self._start_flush, loop)
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Held until done: the loop keeps only a weak reference to a task.
+        self._flush_task = loop.create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
         self._flush_handle = None
