@@ -589,8 +589,9 @@ async def test_run_killed_with_sigkill_loses_about_a_second_and_no_items(
     assert row is not None
     written = stamp(row)
     assert written is not None
-    # Only the writes deferred since the last flush are lost: about FLUSH_AFTER, plus a poll.
-    assert last_poll - written <= timedelta(seconds=2 * FLUSH_AFTER + 0.5), (
+    # Only the writes deferred since the last flush are lost: about FLUSH_AFTER, plus a poll
+    # (and slack for a loaded machine delaying the flush).
+    assert last_poll - written <= timedelta(seconds=3 * FLUSH_AFTER + 0.5), (
         f"last poll logged at {last_poll}, last_success written {written}"
     )
     assert written > event_time(events[0])  # a deferred write did reach the file
