@@ -87,21 +87,24 @@ def read_page(
     read first, and only trusted when it shows exactly those lines: a page that may hold
     anything new is always read whole, so the shortcut can never cause nor hide an alert.
     """
+    if expected is not None:
+        region = _region(source, result, expected)
+        if region is not None:
+            return region
     if source.charset is None and not source.is_json:
         # Most of the web is UTF-8, which the charset chain tries first anyway: such a page
         # goes to the parser as it came (decoding it only to check cost 140 µs), and libxml2
         # flags a byte that is not UTF-8, which sends the page through the chain below.
         body = result.body
         doc = body[3:] if body.startswith(codecs.BOM_UTF8) else body
-        reading = _extract(source, result, doc, expected, encoding="utf-8", replacements=0)
+        reading = _whole(source, result, doc, encoding="utf-8", replacements=0)
         if reading is not None:
             return reading
     decoded = decode_body(result.body, header_charset=result.charset, override=source.charset)
-    reading = _extract(
+    reading = _whole(
         source,
         result,
         decoded.text,
-        expected,
         encoding=decoded.encoding,
         replacements=decoded.replacements,
     )
@@ -114,11 +117,17 @@ def read_region(
 ) -> PageReading | None:
     """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None (see
     read_page). Raises FetchError for a response that is not a page."""
-    if source.charset is not None or source.is_json:
-        return None
-    reason = check_content_type(result.content_type, is_json=False)
+    reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
+    return _region(source, result, expected)
+
+
+def _region(
+    source: SourceConfig, result: FetchResult, expected: frozenset[str]
+) -> PageReading | None:
+    if source.charset is not None or source.is_json:
+        return None  # pages read through the charset chain are read whole
     body = result.body
     region = extract_region(
         body[3:] if body.startswith(codecs.BOM_UTF8) else body,
@@ -133,27 +142,15 @@ def read_region(
     return None
 
 
-def _extract(
+def _whole(
     source: SourceConfig,
     result: FetchResult,
     doc: str | bytes,
-    expected: frozenset[str] | None,
     *,
     encoding: str,
     replacements: int,
 ) -> PageReading | None:
-    """Region first (see read_page), else the whole page; None when UTF-8 bytes were not."""
-    if expected is not None and not source.is_json:
-        region = extract_region(
-            doc,
-            items=source.items,
-            text_sel=source.text,
-            link=source.link,
-            canary=source.canary,
-            base_url=result.url,
-        )
-        if region is not None and frozenset(keyed(region.items)) == expected:
-            return PageReading(extraction=region, encoding=encoding, replacements=replacements)
+    """The whole page read; None when bytes given as UTF-8 were not."""
     page = parse_page(doc, is_json=source.is_json)
     if getattr(page, "bad_utf8", False):
         return None
@@ -216,13 +213,11 @@ async def poll_source(
     return outcome
 
 
-def _read(
-    source: SourceConfig, result: FetchResult, expected: frozenset[str] | None
-) -> PageReading:
+def _read(source: SourceConfig, result: FetchResult) -> PageReading:
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
-    return read_page(source, result, expected=expected)
+    return read_page(source, result)
 
 
 async def _process(
@@ -252,7 +247,7 @@ async def _process(
         # A whole page is milliseconds of parsing: in a worker thread it does not hold up the
         # event loop's timers, sends and other polls (L1), and lxml lets go of the GIL.
         loop = asyncio.get_running_loop()
-        reading = await loop.run_in_executor(_PARSERS, _read, source, result, None)
+        reading = await loop.run_in_executor(_PARSERS, _read, source, result)
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
