@@ -91,9 +91,9 @@ def compile_selector(spec: str) -> Selector:
         etree.XPath(xpath, namespaces=_NAMESPACES)
     except etree.XPathSyntaxError as exc:
         raise ValueError(f"invalid XPath expression {expr!r}: {_first_line(exc)}") from exc
-    local, anchors = _css_shape(expr) if kind == "css" else (False, ())
+    local, anchors, single = _css_shape(expr) if kind == "css" else (False, (), False)
     self_xpath = None
-    if local and len(anchors) == 1 and anchors[0][0] == anchors[0][1] and _single(expr):
+    if local and single and anchors:
         self_xpath = _SELF_TRANSLATOR.css_to_xpath(expr, prefix="self::")
     return Selector(
         kind=kind,  # type: ignore[arg-type]
@@ -108,21 +108,18 @@ def compile_selector(spec: str) -> Selector:
 _SELF_TRANSLATOR = HTMLTranslator()  # the translator parsel's css2xpath uses
 
 
-def _single(expr: str) -> bool:
-    """A single compound selector without pseudo-elements."""
-    try:
-        (parsed,) = cssselect.parse(expr)
-    except Exception:
-        return False
-    return parsed.pseudo_element is None and not isinstance(parsed.parsed_tree, CombinedSelector)
-
-
-def _css_shape(expr: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
-    """Whether a CSS selector is local, and its anchors (see :class:`Selector`)."""
+def _css_shape(expr: str) -> tuple[bool, tuple[tuple[str, str], ...], bool]:
+    """Whether a CSS selector is local, its anchors (see :class:`Selector`), and whether it is
+    one compound selector without a pseudo-element."""
     try:
         parsed = cssselect.parse(expr)
     except Exception:  # parsel's translator accepted it; this is only an optimisation
-        return False, ()
+        return False, (), False
+    single = (
+        len(parsed) == 1
+        and parsed[0].pseudo_element is None
+        and not isinstance(parsed[0].parsed_tree, CombinedSelector)
+    )
     local = True
     anchors: list[tuple[str, str]] = []
     for selector in parsed:
@@ -136,9 +133,9 @@ def _css_shape(expr: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
         local = local and all(ok for ok, _ in shapes)
         first, last = shapes[0][1], shapes[-1][1]
         if first is None or last is None:
-            return local, ()
+            return local, (), single
         anchors.append((first, last))
-    return local, tuple(anchors)
+    return local, tuple(anchors), single
 
 
 def _compound(node: Any) -> tuple[bool, str | None]:

@@ -258,11 +258,8 @@ class Service:
         """Start polling the first source at once (see run) and give it up to 50 ms of the
         loop to get its request out before the set-up goes on; its id, or None."""
         first = next(iter(self.sources), None)
-        if first is not None:
-            task = asyncio.create_task(self._poll_job(first))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-            await asyncio.wait({task}, timeout=0.05)
+        if first is not None:  # _poll_job counts itself in flight, as every poll does
+            await asyncio.wait({asyncio.create_task(self._poll_job(first))}, timeout=0.05)
         return first
 
     def _schedule_all(self, *, first_run: bool, polled: str | None = None) -> None:
