@@ -38,10 +38,8 @@ from ticker.fetch import FetchResult
 from ticker.model import PageItem
 from ticker.normalize import (
     _LABEL,
-    _SPACE,
     _SPACED_DASH,
     _TABLE,
-    _TRAILING_STOP,
     MAX_KEY_CHARS,
     clean_text,
     item_key,
@@ -151,6 +149,9 @@ def _locate_variants(first: bytes, last: bytes) -> dict[str, Callable[[bytes], l
 
 
 # -- cheaper equivalents of ticker's steps ----------------------------------------------------
+
+_SPACE = re.compile(r"\s+")
+_TRAILING_STOP = re.compile(r"[\s.。۔]+$")
 
 _CC = [c for c in range(0x20)] + list(range(0x7F, 0xA0))
 _CLEAN_TABLE = {c: None for c in _CC if chr(c) not in "\t\n\r"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -757,3 +758,53 @@ def test_real_pages_region_never_shows_a_subset_of_the_whole_pages_lines() -> No
         f"{len(hiding)} (page, selector) pairs: the region misses lines of the whole page, e.g.:\n"
         + "\n".join(p.describe() for p in hiding[:12])
     )
+
+
+@pytest.mark.parametrize("padding", [0, 600 * 1024])
+async def test_a_page_is_read_the_same_on_the_loop_and_in_a_parser_thread(
+    page_server: PageServer, tmp_path: Path, padding: int
+) -> None:
+    """Pages up to PARSE_INLINE_BYTES are read on the event loop, bigger ones in a parser
+    thread: either way the same lines, the same new line, and the big one off the loop."""
+    config = parse_config(
+        "[service]\n"
+        f"state = {json.dumps(str(tmp_path / 'state.db'))}\n"
+        "[[sources]]\n"
+        'id = "en"\n'
+        f"url = {json.dumps(page_server.url('/en'))}\n"
+        f'items = "{EN_ITEMS}"\n'
+        f'canary = "{EN_CANARY}"\n',
+        path=tmp_path / "ticker.toml",
+        env={},
+    )
+    source = config.sources[0]
+    pad = f"<!-- {'x' * padding} -->" if padding else ""
+
+    def page(lines: list[str]) -> str:
+        return en_page(lines).replace("</body>", pad + "</body>")
+
+    assert (len(page(LINES[1:]).encode()) > pipeline.PARSE_INLINE_BYTES) == bool(padding)
+    threads: list[str] = []
+    read = pipeline._read
+
+    def spy(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return read(*args)  # type: ignore[arg-type]
+
+    page_server.set("/en", page(LINES[1:]))
+    store = SqliteStore.open(config.service.state)
+    try:
+        async with AiohttpFetcher(fetch_settings(config)) as fetcher:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(pipeline, "_read", spy)
+                first = await poll_source(source, fetcher=fetcher, store=store)
+                page_server.set("/en", page(LINES))
+                second = await poll_source(source, fetcher=fetcher, store=store)
+    finally:
+        store.close()
+    assert (first.status, first.baseline, first.items) == ("ok", True, len(LINES) - 1)
+    assert (second.status, second.items) == ("ok", len(LINES))
+    assert [r.item.text for r in second.new] == [LINES[0]]
+    on_loop = threading.current_thread().name
+    assert len(threads) == 2
+    assert all((name != on_loop) == bool(padding) for name in threads), threads

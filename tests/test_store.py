@@ -437,3 +437,22 @@ def test_many_keys_are_queried_in_chunks(store: SqliteStore) -> None:
     assert len(inputs.known) == 1200
     record(store, "en", [], now=T0 + timedelta(minutes=1), seen=tuple(lines))
     assert all(i.last_seen == T0 + timedelta(minutes=1) for i in store.history())
+
+
+def test_recorded_ids_are_the_ids_of_the_rows_written(store: SqliteStore) -> None:
+    """New rows go in one statement with their ids given: each id handed back (alerts and
+    updates refer to it) is the row holding that line, across sources, chunks and rollbacks."""
+    record(store, "en", ["first", "second"], now=T0, baseline=True)
+    with pytest.raises(StoreError), store.transaction():
+        store.record_detection("ar", Detection(baseline=False, new=new("undone")), now=T0)
+        raise sqlite3.OperationalError("disk I/O error")
+    lines = [f"line number {i}" for i in range(1203)]  # three chunks of rows
+    with store.transaction():
+        recorded = store.record_detection("ar", Detection(baseline=False, new=new(*lines)), now=T0)
+        recorded += store.record_detection(
+            "en", Detection(baseline=False, new=new("third")), now=T0
+        )
+    rows = dict(store.conn.execute("SELECT id, text FROM items").fetchall())
+    assert {r.id: r.item.text for r in recorded}.items() <= rows.items()
+    assert len(rows) == 2 + 1203 + 1
+    assert len({r.id for r in recorded}) == len(recorded)

@@ -521,26 +521,28 @@ class SqliteStore(OutboxMixin):
                     f"AND gone_since IS NULL AND key IN ({marks})",
                     (stamp, source_id, *chunk),
                 )
-        out = []
         # A line back after a long absence gets a new row; its earlier occurrence stays closed.
-        for item in detection.new:
-            kind = ItemKind.BASELINE if detection.baseline else item.kind
-            cur = self.conn.execute(
-                "INSERT INTO items (source, key, text, link, kind, update_of, first_seen, "
-                "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    source_id,
-                    item.key,
-                    item.text,
-                    item.link,
-                    kind.value,
-                    None if item.update_of is None else item.update_of.id,
-                    stamp,
-                    stamp,
-                ),
+        # One statement for all the new rows, their ids given as SQLite would give them (this
+        # transaction holds the write lock): each statement is a trip through the GIL, which
+        # the event loop's thread wants too.
+        out: list[Recorded] = []
+        if not detection.new:
+            return out
+        (next_id,) = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM items").fetchone()
+        for chunk in _chunks(list(detection.new), 500):
+            rows: list[object] = []
+            for item in chunk:
+                kind = ItemKind.BASELINE if detection.baseline else item.kind
+                update_of = None if item.update_of is None else item.update_of.id
+                rows += (next_id, source_id, item.key, item.text, item.link, kind.value)
+                rows += (update_of, stamp, stamp)
+                out.append(Recorded(id=next_id, item=item, first_seen=now))
+                next_id += 1
+            self.conn.execute(
+                "INSERT INTO items (id, source, key, text, link, kind, update_of, first_seen, "
+                "last_seen) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                rows,
             )
-            assert cur.lastrowid is not None
-            out.append(Recorded(id=cur.lastrowid, item=item, first_seen=now))
         return out
 
     def touch_present(self, source_id: str, *, now: datetime) -> None:
