@@ -22,7 +22,7 @@ import pytest
 from conftest import DATA, PageServer, en_page
 
 from ticker import pipeline
-from ticker.config import SourceConfig, parse_config
+from ticker.config import Config, SourceConfig, parse_config
 from ticker.detect import keyed
 from ticker.extract import (
     Extraction,
@@ -530,22 +530,26 @@ def test_read_page_never_hides_a_new_line_on_a_hostile_page(
         )
 
 
+def served_config(tmp_path: Path, url: str, *, canary: str | None = EN_CANARY) -> Config:
+    """One English source at ``url`` (of the test's page server), with its state in tmp_path."""
+    return parse_config(
+        "[service]\n"
+        f"state = {json.dumps(str(tmp_path / 'state.db'))}\n"
+        "[[sources]]\n"
+        'id = "en"\n'
+        f"url = {json.dumps(url)}\n"
+        f'items = "{EN_ITEMS}"\n' + (f'canary = "{canary}"\n' if canary else ""),
+        path=tmp_path / "ticker.toml",
+        env={},
+    )
+
+
 async def test_a_new_last_line_behind_a_large_icon_is_alerted(
     page_server: PageServer, tmp_path: Path
 ) -> None:
     """End to end: the page showed two lines, then a third comes in last, its text after a
     5 KB inline SVG icon (past the region's margin). The poll must report it new."""
-    config = parse_config(
-        "[service]\n"
-        f"state = {json.dumps(str(tmp_path / 'state.db'))}\n"
-        "[[sources]]\n"
-        'id = "en"\n'
-        f"url = {json.dumps(page_server.url('/en'))}\n"
-        f'items = "{EN_ITEMS}"\n'
-        f'canary = "{EN_CANARY}"\n',
-        path=tmp_path / "ticker.toml",
-        env={},
-    )
+    config = served_config(tmp_path, page_server.url("/en"))
     source = config.sources[0]
     page_server.set("/en", en_page(LINES[:2]))
     store = SqliteStore.open(config.service.state)
@@ -579,16 +583,7 @@ async def test_what_a_region_cannot_see_is_read_whole_within_the_minute(
     """The pipeline lets the region confirm only lines a whole-page read showed within
     WHOLE_PAGE_EVERY seconds; once that is due, the whole page decides."""
     canary = None if name.startswith("character") else EN_CANARY
-    config = parse_config(
-        "[service]\n"
-        f"state = {json.dumps(str(tmp_path / 'state.db'))}\n"
-        "[[sources]]\n"
-        'id = "en"\n'
-        f"url = {json.dumps(page_server.url('/en'))}\n"
-        f'items = "{EN_ITEMS}"\n' + (f'canary = "{canary}"\n' if canary else ""),
-        path=tmp_path / "ticker.toml",
-        env={},
-    )
+    config = served_config(tmp_path, page_server.url("/en"), canary=canary)
     source = config.sources[0]
     hostile = HOSTILE[name]
     whole_lines = texts(read_page(source, fetched(hostile)).extraction)
@@ -766,17 +761,7 @@ async def test_a_page_is_read_the_same_on_the_loop_and_in_a_parser_thread(
 ) -> None:
     """Pages up to PARSE_INLINE_BYTES are read on the event loop, bigger ones in a parser
     thread: either way the same lines, the same new line, and the big one off the loop."""
-    config = parse_config(
-        "[service]\n"
-        f"state = {json.dumps(str(tmp_path / 'state.db'))}\n"
-        "[[sources]]\n"
-        'id = "en"\n'
-        f"url = {json.dumps(page_server.url('/en'))}\n"
-        f'items = "{EN_ITEMS}"\n'
-        f'canary = "{EN_CANARY}"\n',
-        path=tmp_path / "ticker.toml",
-        env={},
-    )
+    config = served_config(tmp_path, page_server.url("/en"))
     source = config.sources[0]
     pad = f"<!-- {'x' * padding} -->" if padding else ""
 
