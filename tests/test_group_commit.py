@@ -87,3 +87,45 @@ async def test_a_write_to_a_closed_store_is_a_store_error(tmp_path: Path) -> Non
     store.close()
     with pytest.raises(StoreError, match="closed"):
         await store.write(save, store, "late")
+
+
+async def test_writes_of_one_loop_turn_share_a_commit_with_the_store_idle(
+    tmp_path: Path,
+) -> None:
+    """Polls read on the event loop queue their writes one after another in a turn; the drain
+    starts on the next turn, so they share one commit even though the store's thread is idle
+    (sent at once, the first would be committed alone, and so on: a commit per poll)."""
+    path = tmp_path / "state.db"
+    store = SqliteStore.open(path)
+    commits: list[int] = []
+    store.conn.set_trace_callback(lambda sql: commits.append(1) if sql == "COMMIT" else None)
+
+    async def poll(i: int) -> str:
+        threading.Event().wait(0.005)  # the loop busy a moment, as reading a page keeps it
+        return await store.write(save, store, f"s{i}")
+
+    try:
+        # Ten polls whose responses came in together: the loop runs them in one turn.
+        writes = [asyncio.ensure_future(poll(i)) for i in range(10)]
+        assert await asyncio.gather(*writes) == [f"s{i}" for i in range(10)]
+    finally:
+        store.close()
+    assert len(commits) <= 2
+    assert rows(path) == sorted(f"s{i}" for i in range(10))
+
+
+def test_a_write_queued_as_the_store_closes_is_committed(tmp_path: Path) -> None:
+    """close() commits what was queued for a drain the loop never got to start."""
+    path = tmp_path / "state.db"
+    store = SqliteStore.open(path)
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(store.write(save, store, "queued"))
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # the task queues its write; the drain's start is still pending
+        store.close()
+        assert rows(path) == ["queued"]
+        loop.run_until_complete(task)  # its caller hears back too
+        assert task.result() == "queued"
+    finally:
+        loop.close()

@@ -443,9 +443,14 @@ def test_recorded_ids_are_the_ids_of_the_rows_written(store: SqliteStore) -> Non
     """New rows go in one statement with their ids given: each id handed back (alerts and
     updates refer to it) is the row holding that line, across sources, chunks and rollbacks."""
     record(store, "en", ["first", "second"], now=T0, baseline=True)
-    with pytest.raises(StoreError), store.transaction():
-        store.record_detection("ar", Detection(baseline=False, new=new("undone")), now=T0)
-        raise sqlite3.OperationalError("disk I/O error")
+
+    def undone() -> None:
+        with store.transaction():
+            store.record_detection("ar", Detection(baseline=False, new=new("undone")), now=T0)
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(StoreError):
+        undone()
     lines = [f"line number {i}" for i in range(1203)]  # three chunks of rows
     with store.transaction():
         recorded = store.record_detection("ar", Detection(baseline=False, new=new(*lines)), now=T0)

@@ -234,6 +234,8 @@ class SqliteStore(OutboxMixin):
             self._flush_handle.cancel()
             self._flush_handle = None
         try:
+            # Writes queued for a drain the loop had no turn left to start are committed too.
+            self._executor.submit(self._drain).result()
             self._executor.submit(self.flush).result()
         except (sqlite3.Error, StoreError, RuntimeError) as exc:
             _log.error("state_write_failed", error=str(exc))
@@ -263,14 +265,21 @@ class SqliteStore(OutboxMixin):
             self._queue.append((functools.partial(fn, *args, **kwargs), future, loop))
             start, self._draining = not self._draining, True
         if start:
-            try:
-                self._executor.submit(self._drain)
-            except RuntimeError:  # closed
-                with self._queue_lock:
-                    self._queue.clear()
-                    self._draining = False
-                raise StoreError(f"state file {str(self.path)!r} is closed") from None
+            # On the loop's next turn: the polls this turn runs queue their writes first and
+            # share the commit. Sent at once, a burst committed one poll at a time.
+            loop.call_soon(self._start_drain)
         return await future
+
+    def _start_drain(self) -> None:
+        try:
+            self._executor.submit(self._drain)
+        except RuntimeError:  # closed
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+                self._draining = False
+            error = StoreError(f"state file {str(self.path)!r} is closed")
+            for _, future, _ in batch:
+                _settle(future, False, error)
 
     def _drain(self) -> None:
         while True:
@@ -284,7 +293,8 @@ class SqliteStore(OutboxMixin):
             except Exception as exc:  # whatever happens, no caller is left waiting
                 done = [(False, exc)] * len(batch)
             for (ok, value), (_, future, loop) in zip(done, batch, strict=True):
-                loop.call_soon_threadsafe(_settle, future, ok, value)
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, ok, value)
 
     def _commit_batch(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         done: list[tuple[bool, Any]] = []
