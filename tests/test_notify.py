@@ -19,6 +19,7 @@ import responses
 from sinks import SmtpServer, WebhookSink
 
 from ticker.config import parse_config
+from ticker.log import Redactor
 from ticker.notify import AppriseNotifier, SendResult, redact_url, tune_url, url_key
 from ticker.route import AlertItem, Planned, render
 
@@ -340,3 +341,15 @@ def test_targets_are_labelled_with_redacted_urls(tmp_path: Path) -> None:
 def test_pacing_defaults_by_scheme_and_channel_setting(tmp_path: Path) -> None:
     n = notifier(tmp_path, f"tgram://{TG_TOKEN}/{TG_CHAT}", "json://127.0.0.1:8080/hook")
     assert [t.pacing for t in n.targets.values()] == [1.0, 0.2]
+
+
+def test_the_log_redactor_learns_new_secrets_for_strings_it_has_already_seen() -> None:
+    """Short strings are remembered once redacted; a secret learned later still masks them."""
+    redactor = Redactor()
+    line = "sent via hunter2bot"
+    assert redactor.redact(line) == line  # remembered as harmless: no secret known yet
+    redactor.add_urls(["tgram://hunter2bot/12345"])
+    assert "hunter2bot" not in redactor.redact(line)
+    assert redactor.redact(line) == redactor.redact(line)  # remembered again, masked
+    long_line = "x" * 100 + " hunter2bot"
+    assert "hunter2bot" not in redactor.redact(long_line)

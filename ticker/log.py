@@ -24,6 +24,8 @@ _TOKEN_SHAPES = [
     re.compile(r"(?<=://)[^/\s:@]+:[^@\s/]+(?=@)"),  # user:password@ in any URL
 ]
 MASK = "***"
+_SHORT = 64  # characters: strings up to this long are remembered once redacted
+_SHORT_KEPT = 4096
 
 
 class Redactor:
@@ -32,16 +34,31 @@ class Redactor:
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._pattern = _compile(set())
+        # Short strings recur in every event (event names, statuses, source ids): each is
+        # scanned once per set of secrets, not once per event.
+        self._short: dict[str, str] = {}
 
     def add_urls(self, urls: Iterable[str]) -> None:
         """Learn the secret parts of apprise URLs: credentials, host-as-token, path segments."""
         for url in urls:
             self._secrets.update(secret_parts(url))
         self._pattern = _compile(self._secrets)
+        self._short = {}
 
     def redact(self, text: str) -> str:
         # Nothing shorter than the shortest secret (4) can hold one: most fields of an event.
-        return self._pattern.sub(MASK, text) if len(text) >= 4 else text
+        if len(text) < 4:
+            return text
+        if len(text) > _SHORT:
+            return self._pattern.sub(MASK, text)
+        short = self._short
+        done = short.get(text)
+        if done is None:
+            done = self._pattern.sub(MASK, text)
+            if len(short) >= _SHORT_KEPT:
+                short.clear()
+            short[text] = done
+        return done
 
     def __call__(
         self, logger: Any, method: str, event: MutableMapping[str, Any]
