@@ -451,7 +451,7 @@ def test_recorded_ids_are_the_ids_of_the_rows_written(store: SqliteStore) -> Non
 
     with pytest.raises(StoreError):
         undone()
-    lines = [f"line number {i}" for i in range(1203)]  # three chunks of rows
+    lines = [f"line number {i}" for i in range(1203)]  # thirteen chunks of rows
     with store.transaction():
         recorded = store.record_detection("ar", Detection(baseline=False, new=new(*lines)), now=T0)
         recorded += store.record_detection(
@@ -461,3 +461,14 @@ def test_recorded_ids_are_the_ids_of_the_rows_written(store: SqliteStore) -> Non
     assert {r.id: r.item.text for r in recorded}.items() <= rows.items()
     assert len(rows) == 2 + 1203 + 1
     assert len({r.id for r in recorded}) == len(recorded)
+
+
+def test_many_new_lines_fit_the_variable_limit_of_an_older_sqlite(store: SqliteStore) -> None:
+    """SQLite before 3.32 allows 999 variables a statement; a page of 200 new lines (the most
+    extraction keeps) and 600 keys queried must fit it."""
+    store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    lines = [f"line number {i}" for i in range(600)]
+    record(store, "en", lines[:200], now=T0, baseline=True)
+    record(store, "en", lines[200:], now=T0 + timedelta(minutes=1), seen=tuple(lines[:200]))
+    inputs = store.detection_inputs("en", [item_key(t) for t in lines], gone_after=T0)
+    assert len(inputs.known) == 600

@@ -523,7 +523,8 @@ class SqliteStore(OutboxMixin):
         if not detection.new:
             return out
         (next_id,) = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM items").fetchone()
-        for chunk in _chunks(list(detection.new), 500):
+        # 100 rows of 9 values stay under the 999 variables an SQLite before 3.32 allows.
+        for chunk in _chunks(list(detection.new), 100):
             rows: list[object] = []
             for item in chunk:
                 kind = ItemKind.BASELINE if detection.baseline else item.kind
