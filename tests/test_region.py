@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DATA, PageServer, en_page
@@ -34,7 +35,7 @@ from ticker.extract import (
     ticker_region,
 )
 from ticker.fetch import AiohttpFetcher, FetchResult
-from ticker.pipeline import poll_source, read_page
+from ticker.pipeline import PollOutcome, poll_source, read_page
 from ticker.runtime import fetch_settings
 from ticker.store import SqliteStore
 
@@ -755,41 +756,76 @@ def test_real_pages_region_never_shows_a_subset_of_the_whole_pages_lines() -> No
     )
 
 
-@pytest.mark.parametrize("padding", [0, 600 * 1024])
-async def test_a_page_is_read_the_same_on_the_loop_and_in_a_parser_thread(
-    page_server: PageServer, tmp_path: Path, padding: int
-) -> None:
-    """Pages up to PARSE_INLINE_BYTES are read on the event loop, bigger ones in a parser
-    thread: either way the same lines, the same new line, and the big one off the loop."""
+async def poll_twice(
+    page_server: PageServer, tmp_path: Path, before: bytes, after: bytes, **page: object
+) -> tuple[PollOutcome, PollOutcome, list[tuple[str, bool]]]:
+    """Poll the served page as ``before`` (the baseline), then as ``after``; with each whole
+    read of the page as (the thread it ran in, whether it was given the undecoded bytes)."""
     config = served_config(tmp_path, page_server.url("/en"))
     source = config.sources[0]
-    pad = f"<!-- {'x' * padding} -->" if padding else ""
+    reads: list[tuple[str, bool]] = []
+    whole = pipeline._whole
 
-    def page(lines: list[str]) -> str:
-        return en_page(lines).replace("</body>", pad + "</body>")
+    def spy(source: SourceConfig, result: FetchResult, doc: str | bytes, **kw: Any) -> Any:
+        reads.append((threading.current_thread().name, isinstance(doc, bytes)))
+        return whole(source, result, doc, **kw)
 
-    assert (len(page(LINES[1:]).encode()) > pipeline.PARSE_INLINE_BYTES) == bool(padding)
-    threads: list[str] = []
-    read = pipeline._read
-
-    def spy(*args: object) -> object:
-        threads.append(threading.current_thread().name)
-        return read(*args)  # type: ignore[arg-type]
-
-    page_server.set("/en", page(LINES[1:]))
+    page_server.set("/en", before, **page)
     store = SqliteStore.open(config.service.state)
     try:
         async with AiohttpFetcher(fetch_settings(config)) as fetcher:
             with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(pipeline, "_read", spy)
+                mp.setattr(pipeline, "_whole", spy)
                 first = await poll_source(source, fetcher=fetcher, store=store)
-                page_server.set("/en", page(LINES))
+                page_server.set("/en", after, **page)
                 second = await poll_source(source, fetcher=fetcher, store=store)
     finally:
         store.close()
+    return first, second, reads
+
+
+@pytest.mark.parametrize("padding", [0, 600 * 1024])
+async def test_a_page_is_read_the_same_on_the_loop_and_in_a_parser_thread(
+    page_server: PageServer, tmp_path: Path, padding: int
+) -> None:
+    """UTF-8 pages up to PARSE_INLINE_BYTES are read on the event loop, bigger ones in a parser
+    thread: either way the same lines, the same new line, and the big one off the loop."""
+    pad = f"<!-- {'x' * padding} -->" if padding else ""
+
+    def page(lines: list[str]) -> bytes:
+        return en_page(lines).replace("</body>", pad + "</body>").encode()
+
+    assert (len(page(LINES[1:])) > pipeline.PARSE_INLINE_BYTES) == bool(padding)
+    first, second, reads = await poll_twice(page_server, tmp_path, page(LINES[1:]), page(LINES))
     assert (first.status, first.baseline, first.items) == ("ok", True, len(LINES) - 1)
     assert (second.status, second.items) == ("ok", len(LINES))
     assert [r.item.text for r in second.new] == [LINES[0]]
     on_loop = threading.current_thread().name
-    assert len(threads) == 2
-    assert all((name != on_loop) == bool(padding) for name in threads), threads
+    assert len(reads) == 2
+    assert all((thread != on_loop) == bool(padding) for thread, _ in reads), reads
+
+
+async def test_a_page_that_needs_the_charset_chain_is_decoded_off_the_loop(
+    page_server: PageServer, tmp_path: Path
+) -> None:
+    """A small page in windows-1256 (said in its meta, not its header): libxml2 refuses it as
+    UTF-8 on the loop, and the charset chain (detection, decode, a second parse: tens of ms)
+    runs in a parser thread. Its Arabic line is read right."""
+    arabic = "عاجل: غارات على جنوب لبنان"
+
+    def page(lines: list[str]) -> bytes:
+        html = en_page(lines).replace('<meta charset="utf-8">', '<meta charset="windows-1256">')
+        return html.encode("cp1256", errors="replace")
+
+    before, after = page(LINES[1:]), page([arabic, *LINES[1:]])
+    first, second, reads = await poll_twice(page_server, tmp_path, before, after, charset=None)
+    assert (first.status, first.baseline) == ("ok", True)
+    assert [r.item.text for r in second.new] == [arabic]
+    on_loop = threading.current_thread().name
+    # Each poll: the bytes tried on the loop, then the decoded text in a parser thread.
+    assert [(thread == on_loop, raw) for thread, raw in reads] == [
+        (True, True),
+        (False, False),
+        (True, True),
+        (False, False),
+    ], reads

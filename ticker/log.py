@@ -43,6 +43,7 @@ class Redactor:
         for url in urls:
             self._secrets.update(secret_parts(url))
         self._pattern = _compile(self._secrets)
+        # After the new pattern: a string remembered meanwhile under the old one is forgotten.
         self._short = {}
 
     def redact(self, text: str) -> str:

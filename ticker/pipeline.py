@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("ticker.poll")
 
-#: Pages up to this size are read on the event loop (~5 ms at most), bigger ones in a thread.
+#: UTF-8 pages up to this size are read on the event loop (~5 ms at most); bigger ones, and
+#: pages that need the charset chain, in a parser thread.
 PARSE_INLINE_BYTES = 512 * 1024
 
 #: How often a page is read whole though its ticker's region shows the same lines (seconds).
@@ -94,15 +95,23 @@ def read_page(
         region = _region(source, result, expected)
         if region is not None:
             return region
-    if source.charset is None and not source.is_json:
-        # Most of the web is UTF-8, which the charset chain tries first anyway: such a page
-        # goes to the parser as it came (decoding it only to check cost 140 µs), and libxml2
-        # flags a byte that is not UTF-8, which sends the page through the chain below.
-        body = result.body
-        doc = body[3:] if body.startswith(codecs.BOM_UTF8) else body
-        reading = _whole(source, result, doc, encoding="utf-8", replacements=0)
-        if reading is not None:
-            return reading
+    return _read_as_sent(source, result) or _read_decoded(source, result)
+
+
+def _read_as_sent(source: SourceConfig, result: FetchResult) -> PageReading | None:
+    """The whole page read as the UTF-8 bytes it came as; None when it is not UTF-8 (or the
+    source names a charset, or is JSON): then it takes the charset chain, _read_decoded."""
+    if source.charset is not None or source.is_json:
+        return None
+    # Most of the web is UTF-8, which the charset chain tries first anyway: such a page goes to
+    # the parser as it came (decoding it only to check cost 140 µs), and libxml2 flags a byte
+    # that is not UTF-8.
+    body = result.body
+    doc = body[3:] if body.startswith(codecs.BOM_UTF8) else body
+    return _whole(source, result, doc, encoding="utf-8", replacements=0)
+
+
+def _read_decoded(source: SourceConfig, result: FetchResult) -> PageReading:
     decoded = decode_body(result.body, header_charset=result.charset, override=source.charset)
     reading = _whole(
         source,
@@ -216,11 +225,10 @@ async def poll_source(
     return outcome
 
 
-def _read(source: SourceConfig, result: FetchResult) -> PageReading:
+def _check_page(source: SourceConfig, result: FetchResult) -> None:
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
-    return read_page(source, result)
 
 
 async def _process(
@@ -246,16 +254,21 @@ async def _process(
         # The region is a few KB (~0.3 ms): read right here, it costs less than the trip to a
         # parser thread, which under load tripled its CPU.
         reading = read_region(source, result, expected)
-    if reading is None and len(result.body) <= PARSE_INLINE_BYTES:
-        # A page of usual size (~1 ms per 100 KB) is read right here. In a parser thread the
-        # same read cost twice the CPU (the threads contend for the GIL), and fetched bodies
-        # queued up for the threads in a burst (hundreds of MB at 5,000 sources).
-        reading = _read(source, result)
-    elif reading is None:
-        # A big page is many milliseconds of parsing: in a worker thread it does not hold up
-        # the event loop's timers, sends and other polls (L1), and lxml lets go of the GIL.
+    if reading is None:
+        _check_page(source, result)
         loop = asyncio.get_running_loop()
-        reading = await loop.run_in_executor(_PARSERS, _read, source, result)
+        if len(result.body) <= PARSE_INLINE_BYTES:
+            # A UTF-8 page of usual size (~1 ms per 100 KB) is read right here. In a parser
+            # thread the same read cost twice the CPU (the threads contend for the GIL), and
+            # fetched bodies queued up for the threads in a burst (hundreds of MB at 5,000).
+            reading = _read_as_sent(source, result)
+            if reading is None:
+                # The charset chain (detection, a decode, a second parse) is tens of ms.
+                reading = await loop.run_in_executor(_PARSERS, _read_decoded, source, result)
+        else:
+            # A big page is many milliseconds of parsing: in a worker thread it does not hold
+            # up the event loop's timers, sends and other polls (L1); lxml lets go of the GIL.
+            reading = await loop.run_in_executor(_PARSERS, read_page, source, result)
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
