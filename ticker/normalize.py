@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Zero-width characters, bidi marks and embeddings/overrides/isolates, the BOM, soft hyphen,
 # Arabic tatweel and the Mongolian vowel separator: they change bytes, never meaning.
@@ -70,16 +71,20 @@ def clean_text(text: str) -> str:
 def item_key(text: str) -> str:
     """The identity key of a ticker line. Pure and idempotent:
     ``item_key(item_key(x)) == item_key(x)``."""
+    return fixed_point(_one_pass, text)
+
+
+def fixed_point(step: Callable[[str], str], text: str) -> str:
+    """``step`` applied until the text stops changing (at most 8 times)."""
     previous = None
-    key = text
     # Each pass can expose another label ("BREAKING: • Urgent: ..."); a fixed point is reached
     # in a few passes because every pass that changes the text makes it shorter or canonical.
     for _ in range(8):
-        if key == previous:
+        if text == previous:
             break
-        previous = key
-        key = _one_pass(key)
-    return key
+        previous = text
+        text = step(text)
+    return text
 
 
 def _one_pass(text: str) -> str:

@@ -106,9 +106,11 @@ def _read_as_sent(source: SourceConfig, result: FetchResult) -> PageReading | No
     # Most of the web is UTF-8, which the charset chain tries first anyway: such a page goes to
     # the parser as it came (decoding it only to check cost 140 µs), and libxml2 flags a byte
     # that is not UTF-8.
-    body = result.body
-    doc = body[3:] if body.startswith(codecs.BOM_UTF8) else body
-    return _whole(source, result, doc, encoding="utf-8", replacements=0)
+    return _whole(source, result, _utf8_doc(result.body), encoding="utf-8", replacements=0)
+
+
+def _utf8_doc(body: bytes) -> bytes:
+    return body[3:] if body.startswith(codecs.BOM_UTF8) else body
 
 
 def _read_decoded(source: SourceConfig, result: FetchResult) -> PageReading:
@@ -124,25 +126,14 @@ def _read_decoded(source: SourceConfig, result: FetchResult) -> PageReading:
     return reading
 
 
-def read_region(
-    source: SourceConfig, result: FetchResult, expected: frozenset[str]
-) -> PageReading | None:
-    """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None (see
-    read_page). Raises FetchError for a response that is not a page."""
-    reason = check_content_type(result.content_type, is_json=source.is_json)
-    if reason is not None:
-        raise FetchError(reason, kind="content")
-    return _region(source, result, expected)
-
-
 def _region(
     source: SourceConfig, result: FetchResult, expected: frozenset[str]
 ) -> PageReading | None:
+    """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None."""
     if source.charset is not None or source.is_json:
         return None  # pages read through the charset chain are read whole
-    body = result.body
     region = extract_region(
-        body[3:] if body.startswith(codecs.BOM_UTF8) else body,
+        _utf8_doc(result.body),
         items=source.items,
         text_sel=source.text,
         link=source.link,
@@ -225,12 +216,6 @@ async def poll_source(
     return outcome
 
 
-def _check_page(source: SourceConfig, result: FetchResult) -> None:
-    reason = check_content_type(result.content_type, is_json=source.is_json)
-    if reason is not None:
-        raise FetchError(reason, kind="content")
-
-
 async def _process(
     source: SourceConfig,
     state: SourceState,
@@ -249,13 +234,15 @@ async def _process(
     # The region may only confirm lines a whole-page read showed within the minute: what a
     # slice cannot see (an element left open before it) costs at most that long.
     fresh = present is not None and time.monotonic() - present[1] < WHOLE_PAGE_EVERY
+    reason = check_content_type(result.content_type, is_json=source.is_json)
+    if reason is not None:
+        raise FetchError(reason, kind="content")
     reading = None
     if fresh and expected is not None:
         # The region is a few KB (~0.3 ms): read right here, it costs less than the trip to a
         # parser thread, which under load tripled its CPU.
-        reading = read_region(source, result, expected)
+        reading = _region(source, result, expected)
     if reading is None:
-        _check_page(source, result)
         loop = asyncio.get_running_loop()
         if len(result.body) <= PARSE_INLINE_BYTES:
             # A UTF-8 page of usual size (~1 ms per 100 KB) is read right here. In a parser
