@@ -43,7 +43,11 @@ class Decompressor:
         elif enc not in ("", "identity"):
             raise BadEncoding(f"unsupported Content-Encoding {encoding!r}")
         self._deflate = enc == "deflate"
+        self._gzip = self._zlib is not None
         self._held = b""  # deflate: bytes kept until its wrapper can be told (2 bytes)
+        # gzip: bytes after a member's end, kept until they show whether another member starts
+        self._after = b""
+        self._junk = False  # the stream ended and what follows is not a gzip member: ignored
 
     def feed(self, chunk: bytes) -> None:
         """Add a chunk of the encoded body; raises TooLarge past the cap, BadEncoding on junk."""
@@ -61,12 +65,13 @@ class Decompressor:
             if self._zlib is not None:
                 data = chunk
                 while data:
-                    room = self.limit - self.size + 1
-                    out = self._zlib.decompress(data, room)
-                    self._add(out)
-                    data = self._zlib.unconsumed_tail
                     if self._zlib.eof:
-                        break
+                        data = self._next_member(data)
+                        if not data:
+                            break
+                    out = self._zlib.decompress(data, self.limit - self.size + 1)
+                    self._add(out)
+                    data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
             elif self._brotli is not None:
                 out = self._brotli.process(chunk, output_buffer_limit=self.limit - self.size + 1)
                 self._add(out)
@@ -79,6 +84,24 @@ class Decompressor:
         except (zlib.error, brotli.error) as exc:
             raise BadEncoding(f"corrupt compressed body: {exc}") from exc
 
+    def _next_member(self, data: bytes) -> bytes:
+        """Bytes after the end of a stream: the start of the next gzip member (a body may hold
+        several, RFC 1952), or b"" when they are held or ignored. A complete member followed by
+        a cut one is a truncated body, not the first member's page."""
+        if not self._gzip or self._junk:
+            self._junk = True  # trailing bytes after a complete stream: no truncation
+            return b""
+        data = (self._after + data).lstrip(b"\0")  # NUL padding after a member is common
+        self._after = b""
+        if len(data) < 2 and _GZIP_MAGIC.startswith(data):
+            self._after = data
+            return b""
+        if not data.startswith(_GZIP_MAGIC):
+            self._junk = True
+            return b""
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return data
+
     def _add(self, out: bytes) -> None:
         self.size += len(out)
         if self.size > self.limit:
@@ -88,7 +111,7 @@ class Decompressor:
 
     def finish(self) -> None:
         """The body ended: raise BadEncoding when the compressed stream was cut short."""
-        if self._held or (self._zlib is not None and not self._zlib.eof):
+        if self._held or self._after or (self._zlib is not None and not self._zlib.eof):
             raise BadEncoding("truncated compressed body (the stream ended early)")
         if self._brotli is not None and not self._brotli.is_finished():
             raise BadEncoding("truncated brotli body (the stream ended early)")
@@ -96,6 +119,9 @@ class Decompressor:
     def result(self) -> bytes:
         """The decoded body so far."""
         return b"".join(self._parts)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _looks_zlib(chunk: bytes) -> bool:

@@ -38,10 +38,17 @@ class Redactor:
         # scanned once per set of secrets, not once per event.
         self._short: dict[str, str] = {}
 
-    def add_urls(self, urls: Iterable[str]) -> None:
-        """Learn the secret parts of apprise URLs: credentials, host-as-token, path segments."""
+    def add_urls(
+        self, urls: Iterable[str], *, sources: Iterable[str] = (), secrets: Iterable[str] = ()
+    ) -> None:
+        """Learn the secret parts of apprise URLs (credentials, host-as-token, path segments),
+        of source URLs (credentials and query values only: a page's path is public) and other
+        ``secrets`` whole (the endpoint's token)."""
+        self._secrets.update(secrets)
         for url in urls:
             self._secrets.update(secret_parts(url))
+        for url in sources:
+            self._secrets.update(source_secret_parts(url))
         self._pattern = _compile(self._secrets)
         # After the new pattern: a string remembered meanwhile under the old one is forgotten.
         self._short = {}
@@ -113,6 +120,57 @@ def secret_parts(url: str) -> set[str]:
             out.add(unquote(value))
     out.discard("")
     return out
+
+
+def source_secret_parts(url: str) -> set[str]:
+    """The parts of a source's URL that may be secret: user, password and query values (an
+    ``?api_key=``). Values shorter than 4 characters are left: too short to be a key, and
+    masking them everywhere would garble every message."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return set()
+    out: set[str] = set()
+    for piece in (parts.username, parts.password):
+        if piece:
+            out.update((piece, unquote(piece)))
+    for pair in parts.query.split("&"):
+        value = pair.partition("=")[2]
+        if len(value) >= 4:
+            out.update((value, unquote(value)))
+    return {p for p in out if len(p) >= 4}
+
+
+def public_url(url: str) -> str:
+    """A URL fit to show: no user or password, every query value masked
+    (``https://u:p@h/x?key=1&b=2`` -> ``https://h/x?key=***&b=***``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return MASK
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    query = "&".join(
+        f"{name}={MASK}" if sep else name
+        for name, sep, _ in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def scrub_url_secrets(text: str, url: str) -> str:
+    """``text`` (an error message about a source) with every URL in it made public and the
+    source URL's secret parts masked wherever else they appear (a library may quote a host
+    or a query value on its own)."""
+    text = _URL.sub(lambda m: public_url(m.group(0)), text)
+    for secret in sorted(source_secret_parts(url), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 REDACTOR = Redactor()
