@@ -14,6 +14,7 @@ import functools
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -178,12 +179,7 @@ class SqliteStore(OutboxMixin):
             uri = f"file:{file.resolve()}?mode=ro"
             conn = _connect(uri, file, uri=True)
         else:
-            try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the state directory {str(file.parent)!r}: {exc.strerror}"
-                ) from exc
+            _create_private(file)
             conn = _connect(str(file), file)
         store = cls(conn, file)
         try:
@@ -558,31 +554,13 @@ class SqliteStore(OutboxMixin):
     ) -> Iterator[RecordedItem]:
         """Recorded items in first-seen order (or newest first), filtered; ``before_id`` pages
         back through a newest-first listing."""
-        where: list[str] = []
-        args: list[object] = []
-        if before_id is not None:
-            where.append("i.id < ?")
-            args.append(before_id)
-        if not include_baseline:
-            where.append("i.kind != 'baseline'")
-        if sources:
-            where.append(f"i.source IN ({','.join('?' * len(sources))})")
-            args.extend(sources)
-        if since is not None:
-            where.append("i.first_seen >= ?")
-            args.append(utc(since))
-        if until is not None:
-            where.append("i.first_seen < ?")
-            args.append(utc(until))
-        sql = (
-            "SELECT i.*, u.text AS update_of_text FROM items i "
-            "LEFT JOIN items u ON u.id = i.update_of"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + (
-                " ORDER BY i.first_seen DESC, i.id DESC"
-                if newest_first
-                else " ORDER BY i.first_seen ASC, i.id ASC"
-            )
+        sql, args = history_query(
+            sources=sources,
+            since=since,
+            until=until,
+            newest_first=newest_first,
+            before_id=before_id,
+            include_baseline=include_baseline,
         )
         if limit is not None and limit <= 0:
             return
@@ -590,17 +568,7 @@ class SqliteStore(OutboxMixin):
         for row in self.conn.execute(sql, args):
             if grep is not None and not grep.search(row["text"]):
                 continue
-            yield RecordedItem(
-                id=row["id"],
-                source_id=row["source"],
-                text=row["text"],
-                link=row["link"],
-                first_seen=parse_utc(row["first_seen"]),
-                last_seen=parse_utc(row["last_seen"]),
-                kind=ItemKind(row["kind"]),
-                update_of_text=row["update_of_text"],
-                first_delivered=_opt_utc(row["first_delivered"]),
-            )
+            yield recorded_item(row)
             count += 1
             if limit is not None and count >= limit:
                 return
@@ -608,15 +576,74 @@ class SqliteStore(OutboxMixin):
     def timeline(self, *, since: datetime) -> list[tuple[str, str, int]]:
         """(source, hour "YYYY-MM-DDTHH", count) of items first seen since ``since``, baselines
         excluded: what broke, hour by hour."""
-        rows = self.conn.execute(
-            "SELECT source, substr(first_seen, 1, 13) AS hour, count(*) FROM items "
-            "WHERE first_seen >= ? AND kind != 'baseline' GROUP BY source, hour",
-            (utc(since),),
-        )
-        return [(r[0], r[1], int(r[2])) for r in rows]
+        return timeline(self.conn, since=since)
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def history_query(
+    *,
+    sources: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    newest_first: bool = False,
+    before_id: int | None = None,
+    include_baseline: bool = True,
+) -> tuple[str, list[object]]:
+    """The SQL of a history listing and its arguments (rows for :func:`recorded_item`)."""
+    where: list[str] = []
+    args: list[object] = []
+    if before_id is not None:
+        where.append("i.id < ?")
+        args.append(before_id)
+    if not include_baseline:
+        where.append("i.kind != 'baseline'")
+    if sources:
+        where.append(f"i.source IN ({','.join('?' * len(sources))})")
+        args.extend(sources)
+    if since is not None:
+        where.append("i.first_seen >= ?")
+        args.append(utc(since))
+    if until is not None:
+        where.append("i.first_seen < ?")
+        args.append(utc(until))
+    sql = (
+        "SELECT i.*, u.text AS update_of_text FROM items i "
+        "LEFT JOIN items u ON u.id = i.update_of"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + (
+            " ORDER BY i.first_seen DESC, i.id DESC"
+            if newest_first
+            else " ORDER BY i.first_seen ASC, i.id ASC"
+        )
+    )
+    return sql, args
+
+
+def recorded_item(row: sqlite3.Row) -> RecordedItem:
+    return RecordedItem(
+        id=row["id"],
+        source_id=row["source"],
+        text=row["text"],
+        link=row["link"],
+        first_seen=parse_utc(row["first_seen"]),
+        last_seen=parse_utc(row["last_seen"]),
+        kind=ItemKind(row["kind"]),
+        update_of_text=row["update_of_text"],
+        first_delivered=_opt_utc(row["first_delivered"]),
+    )
+
+
+def timeline(conn: sqlite3.Connection, *, since: datetime) -> list[tuple[str, str, int]]:
+    """(source, hour "YYYY-MM-DDTHH", count) of items first seen since ``since``, baselines
+    excluded: what broke, hour by hour."""
+    rows = conn.execute(
+        "SELECT source, substr(first_seen, 1, 13) AS hour, count(*) FROM items "
+        "WHERE first_seen >= ? AND kind != 'baseline' GROUP BY source, hour",
+        (utc(since),),
+    )
+    return [(r[0], r[1], int(r[2])) for r in rows]
 
 
 _SAVE_STATE = """
@@ -673,6 +700,8 @@ def _check_header(file: Path) -> None:
         with file.open("rb") as fh:
             head = fh.read(16)
     except FileNotFoundError:
+        if file.is_symlink():
+            raise _dangling(file) from None
         return
     except IsADirectoryError:
         raise StoreError(f"state path {str(file)!r} is a directory; name a file") from None
@@ -682,6 +711,88 @@ def _check_header(file: Path) -> None:
         raise StoreError(
             f"state file {str(file)!r} is not a SQLite database; ticker will not overwrite it "
             "(move it away, or point [service] state at another file)"
+        )
+
+
+def _create_private(file: Path) -> None:
+    """Create the state file owner-only (0600), and the directories it needs (0700), whatever
+    the umask: it holds every alert and each source's errors. Created with O_EXCL|O_NOFOLLOW
+    before SQLite opens it, so a symlink is never followed into a new file and there is no
+    moment when the file exists with looser modes; SQLite gives -wal and -shm the main file's
+    mode. An existing file keeps its mode (group access may be deliberate)."""
+    _make_private_dirs(file.parent)
+    if os.path.lexists(file):
+        _warn_if_world_readable(file)
+        return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(file, flags, 0o600)
+    except FileExistsError:
+        # Created meanwhile by another ticker (fine), or a symlink put there (O_EXCL never
+        # follows one: refused when dangling, like the check before).
+        if file.is_symlink() and not file.exists():
+            raise _dangling(file) from None
+        return
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the state file {str(file)!r}: {exc.strerror} "
+            f"(check that the directory {str(file.parent)!r} is writable)"
+        ) from exc
+    try:
+        os.fchmod(fd, 0o600)  # exact, whatever bits the umask removed or left
+    finally:
+        os.close(fd)
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create the missing directories of ``directory`` as 0700; existing ones are left as they
+    are. A dangling symlink in the way is refused, never followed."""
+    d = directory
+    try:
+        missing: list[Path] = []
+        while not d.is_dir() and d.parent != d:
+            missing.append(d)
+            d = d.parent
+        for d in reversed(missing):
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                if d.is_dir():  # created meanwhile by another process
+                    continue
+                if d.is_symlink():
+                    raise _dangling(d, what="directory") from None
+                raise StoreError(
+                    f"cannot create the state directory {str(d)!r}: a file is in the way "
+                    "(move it, or point [service] state elsewhere)"
+                ) from None
+            os.chmod(d, 0o700)  # exact, even under an odd umask
+    except OSError as exc:
+        raise StoreError(f"cannot create the state directory {str(d)!r}: {exc.strerror}") from exc
+
+
+def _dangling(link: Path, *, what: str = "file") -> StoreError:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    return StoreError(
+        f"state {what} {str(link)!r} is a symlink to {target!r}, which does not exist; ticker "
+        f"will not create a {what} through a symlink (fix or remove the symlink, or point "
+        "[service] state at a real path)"
+    )
+
+
+def _warn_if_world_readable(file: Path) -> None:
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return  # SQLite's open will report it
+    if mode & (stat.S_IROTH | stat.S_IWOTH):
+        _log.warning(
+            "state_file_world_readable",
+            path=str(file),
+            mode=oct(stat.S_IMODE(mode)),
+            hint=f"other users can read every alert in it; run 'chmod 600 {file}'",
         )
 
 

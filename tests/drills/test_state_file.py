@@ -9,7 +9,9 @@ real ticker state, or its whole first page (schema intact, every table's pages g
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,55 @@ def test_a_corrupt_or_foreign_state_file_is_refused_and_left_untouched(
 def _error_line(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if "error" in ln.lower()]
     return (lines or [""])[0][:300]
+
+
+@timeout(60, 60)
+def test_run_under_umask_022_keeps_the_state_private_and_follows_no_dangling_symlink(
+    tmp_path: Path, pages: PageServer, tickers: Tickers, figures: dict[str, Any]
+) -> None:
+    """Issue 12, finding 9: ``ticker run`` started from cron or a shell (umask 022) makes the
+    state, its -wal and -shm and its new directories owner-only, and refuses a dangling symlink
+    as the state without creating its target."""
+    pages.set_lines("/news", ["A line on a page that is fine"])
+    old = os.umask(0o022)
+    try:
+        private = tmp_path / "private"
+        state = private / "nested" / "state.db"
+        cfg = write_config(
+            tmp_path, service_toml(state=str(state)), source_toml("news", pages.url("/news"))
+        )
+        run = tickers.start(cfg)
+        run.wait_baseline("news")
+        files = [private, private / "nested", state, Path(f"{state}-wal"), Path(f"{state}-shm")]
+        modes = {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in files}
+        run.terminate()
+
+        victim = tmp_path / "victim.db"
+        (tmp_path / "link.db").symlink_to(victim)
+        cfg = write_config(
+            tmp_path,
+            service_toml(state=str(tmp_path / "link.db")),
+            source_toml("news", pages.url("/news")),
+        )
+        refused = tickers.start(cfg)
+        code = refused.wait_exit(RUN_GRACE)
+        if code is None:
+            refused.kill9()
+    finally:
+        os.umask(old)
+    figures.update(modes=modes, dangling_exit=code, dangling_message=_error_line(refused.stderr))
+    assert modes == {
+        "private": oct(0o700),
+        "private/nested": oct(0o700),
+        "private/nested/state.db": oct(0o600),
+        "private/nested/state.db-wal": oct(0o600),
+        "private/nested/state.db-shm": oct(0o600),
+    }
+    assert code not in (None, 0), f"ticker run followed the dangling symlink:\n{refused.tail()}"
+    assert str(tmp_path / "link.db") in refused.stderr
+    assert "symlink" in refused.stderr
+    assert not os.path.lexists(victim), "the symlink's target was created"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
