@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from ticker.durations import parse_duration
 from ticker.errors import ConfigError, Problem
 from ticker.extract import Selector, compile_selector
+from ticker.patterns import LinearPattern, PatternError, compile_linear
 
 T = TypeVar("T")
 
@@ -54,6 +55,11 @@ class ServiceConfig:
     burst: int = 5
     give_up_after: float = 24 * 3600.0
     max_strikes: int = 5
+    max_connections: int = 256  # open HTTP connections at most (ticker.httpserver)
+    # The endpoint beyond loopback: allowed only when asked for, and then only with a token.
+    allow_remote: bool = False
+    token: str | None = field(default=None, repr=False)
+    hostnames: tuple[str, ...] = ()  # Host header names accepted besides IPs and localhost
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,8 +99,8 @@ class RouteConfig:
     channels: tuple[str, ...]
     sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    match: tuple[re.Pattern[str], ...] = ()
-    exclude: tuple[re.Pattern[str], ...] = ()
+    match: tuple[LinearPattern, ...] = ()  # linear-time (see patterns.py)
+    exclude: tuple[LinearPattern, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,10 +119,13 @@ class Config:
         raise KeyError(source_id)
 
 
+MIN_TOKEN = 16
 _SERVICE_KEYS = {
     "state", "listen", "health_channels", "concurrency", "per_host", "host_spacing",
     "user_agent", "connect_timeout", "read_timeout", "timeout", "max_bytes", "jitter",
     "failing_after", "stop_timeout", "timezone", "burst", "give_up_after", "max_strikes",
+    "max_connections",
+    "allow_remote", "token", "hostnames",
 }  # fmt: skip
 _SOURCE_KEYS = {
     "id", "name", "url", "interval", "items", "text", "link", "canary", "tags", "realert_after",
@@ -313,9 +322,10 @@ class _Loader:
         from ticker import __version__
 
         state = self.get(table, "state", w, _string, "ticker.db")
+        listen = self.get(table, "listen", w, _listen, None)
         return ServiceConfig(
             state=self.resolve(state),
-            listen=self.get(table, "listen", w, _listen, None),
+            listen=listen,
             health_channels=self.get(table, "health_channels", w, _strings, _NONE),
             concurrency=self.get(table, "concurrency", w, _positive_int, 32),
             per_host=self.get(table, "per_host", w, _positive_int, 2),
@@ -334,7 +344,40 @@ class _Loader:
             burst=self.get(table, "burst", w, _positive_int, 5),
             give_up_after=self.get(table, "give_up_after", w, _positive_duration, 86400.0),
             max_strikes=self.get(table, "max_strikes", w, _positive_int, 5),
+            max_connections=self.get(table, "max_connections", w, _positive_int, 256),
+            **self.endpoint_access(table, w, listen),
         )
+
+    def endpoint_access(
+        self, table: dict[str, Any], w: str, listen: tuple[str, int] | None
+    ) -> dict[str, Any]:
+        """allow_remote, token and hostnames, checked together: an endpoint reachable from the
+        network without a token would let any page a colleague opens read and probe it."""
+        allow_remote = self.get(table, "allow_remote", w, _bool, False)
+        token = self.get(table, "token", w, _string, None) or None
+        hostnames = self.get(table, "hostnames", w, _strings, _NONE)
+        if listen is not None and not allow_remote and not _loopback(listen[0]):
+            self.problem(
+                f"{w}.listen",
+                f"{listen[0]!r} is not a loopback address, so the endpoint would be reachable "
+                "from the network; set [service] allow_remote = true and a token, or listen "
+                'on "127.0.0.1:PORT" behind a reverse proxy',
+            )
+        if allow_remote and token is None:
+            self.problem(
+                f"{w}.token",
+                'allow_remote = true needs a token: token = "${TICKER_TOKEN}" (at least '
+                f"{MIN_TOKEN} characters, e.g. from `openssl rand -hex 16`)",
+            )
+        if token is not None and len(token) < MIN_TOKEN:
+            self.problem(
+                f"{w}.token", f"the token is too short: use at least {MIN_TOKEN} characters"
+            )
+        return {
+            "allow_remote": allow_remote,
+            "token": token,
+            "hostnames": tuple(h.lower().strip("[]") for h in hostnames),
+        }
 
     def resolve(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -527,12 +570,12 @@ class _Loader:
             )
         return out
 
-    def regexes(self, t: Mapping[str, Any], key: str, where: str) -> tuple[re.Pattern[str], ...]:
+    def regexes(self, t: Mapping[str, Any], key: str, where: str) -> tuple[LinearPattern, ...]:
         out = []
         for j, pattern in enumerate(self.get(t, key, where, _strings, _NONE)):
             try:
-                out.append(re.compile(pattern))
-            except re.error as exc:
+                out.append(compile_linear(pattern))
+            except PatternError as exc:
                 self.problem(
                     f"{where}.{key}[{j}]", f"invalid regular expression {pattern!r}: {exc}"
                 )
@@ -610,6 +653,23 @@ def _size(value: Any) -> int:
     if not m:
         raise ValueError(f'expected a size such as 5242880 or "5MB", got {value!r}')
     return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def _listen(value: Any) -> tuple[str, int]:
