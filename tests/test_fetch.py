@@ -22,15 +22,14 @@ from aiohttp import web
 from conftest import EN_PAGE, PageServer
 
 from ticker.decode import decode_body
+from ticker.durations import MAX_RETRY_AFTER, parse_retry_after
 from ticker.errors import FetchError
 from ticker.fetch import (
     MAX_REDIRECTS,
-    MAX_RETRY_AFTER,
     AiohttpFetcher,
     FetchResult,
     FetchSettings,
     check_content_type,
-    parse_retry_after,
 )
 
 EN_BYTES = EN_PAGE.read_bytes()

@@ -1,10 +1,13 @@
 """The sender: drains the outbox, one send in flight per URL, paced, with a breaker per URL.
 
 - D2: at most one send in flight per target (apprise URL); a send that does not answer in time is
-  "unknown" and retried (at-least-once), and its target stays busy until its thread returns, so
-  a hanging channel ties up one thread of our own pool, never the others' (P3).
+  "unknown" and retried (at-least-once), but only after ``unknown_wait`` (it may have arrived:
+  P2), and its target stays busy until its thread returns, so a hanging channel ties up one
+  thread of our own pool, never the others' (P3).
 - D3: a failing target is probed once per backoff window (exponential, jittered, capped) instead
-  of every row being retried.
+  of every row being retried; a ``Retry-After`` lengthens the window to the time asked. A failed
+  row waits at least that window and its own backoff, and the probe that ends the window is
+  another row when one is due: one stuck message never holds up the rest of its channel.
 - D4: a row is charged a strike only when its target otherwise succeeds (the probe after its
   failure went through); after ``max_strikes`` strikes, or ``give_up_after``, it is dead.
 - D5: our pacing per target replaces apprise's per-plugin sleeps; a 429 slows the target down.
@@ -40,6 +43,7 @@ class DeliveryPolicy:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     send_timeout: float = 30.0
+    unknown_wait: float = 300.0  # a row whose send timed out (may have arrived) waits this long
 
 
 @dataclass(slots=True)
@@ -51,6 +55,7 @@ class _TargetState:
     suspect: int | None = None  # a row the channel rejected (4xx): a strike if others pass
     message_fault: bool = False  # the last failure was a rejection of one message
     slow: float = 1.0  # pacing multiplier raised by 429s
+    last_failed: int | None = None  # the row whose failure opened the breaker: probe another
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +70,7 @@ class Dead:
 class SenderStats:
     sent: int = 0
     failed: int = 0
+    timed_out: int = 0  # unknown outcomes, apart from plain failures
     dead: int = 0
     latencies: list[float] = field(default_factory=list)
 
@@ -188,7 +194,7 @@ class Sender:
             if st.busy:
                 started += 1
                 continue
-            fresh = [r for r in rows if r.id != st.suspect]
+            fresh = [r for r in rows if r.id not in (st.suspect, st.last_failed)]
             # A breaker opened by one rejected message (a 4xx) lets other messages through:
             # the channel itself may be fine, and a new alert must not wait out the backoff.
             if st.open_until > mono and not (st.message_fault and fresh):
@@ -254,6 +260,7 @@ class Sender:
         if result.ok:
             suspect = st.suspect if st.suspect != row.id else None
             st.failures, st.open_until, st.suspect, st.message_fault = 0, 0.0, None, False
+            st.last_failed = None
             st.slow = max(1.0, st.slow / 2)
             latency = None if row.first_seen is None else (now - row.first_seen).total_seconds()
 
@@ -292,20 +299,31 @@ class Sender:
         if result.status == 429:
             st.slow = min(st.slow * 2, 60.0)
         wait = backoff(st.failures, self.policy, self.rng)
+        if result.retry_after is not None:
+            wait = max(wait, result.retry_after)  # nothing to this URL before the time it asked
         st.open_until = time.monotonic() + wait
+        st.last_failed = row.id
+        # The row waits out the window and its own backoff, growing with its attempts: a message
+        # that alone keeps failing is retried ever more rarely while the rows behind it flow.
+        row_wait = max(wait, backoff(row.attempts + 1, self.policy, self.rng))
+        if result.timed_out:
+            row_wait = max(row_wait, self.policy.unknown_wait)  # it may have arrived (P2)
         # Only a rejection of this message (a 4xx other than 408/429) may make it a suspect,
         # charged a strike if the channel then takes another message. An outage, a timeout or
         # rate limiting is the channel's trouble: it delays messages, never kills them.
         st.message_fault = message_fault(result)
         st.suspect = row.id if st.message_fault else None
-        self.stats.failed += 1
+        if result.timed_out:
+            self.stats.timed_out += 1
+        else:
+            self.stats.failed += 1
 
         def failed() -> None:
             with self.store.transaction():
                 self.store.mark_failed(
                     row.id,
                     error=result.error or "failed",
-                    next_attempt=now + timedelta(seconds=wait),
+                    next_attempt=now + timedelta(seconds=row_wait),
                 )
 
         await self.store.run(failed)
@@ -316,7 +334,8 @@ class Sender:
             error=result.error,
             http_status=result.status,
             attempts=row.attempts + 1,
-            retry_in_s=round(wait, 1),
+            retry_in_s=round(row_wait, 1),
+            target_paused_s=round(wait, 1),
         )
         if self.on_failed is not None:
             self.on_failed(row, result)

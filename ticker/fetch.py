@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import email.utils
 import hashlib
 import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -24,11 +22,11 @@ import aiohttp
 from multidict import CIMultiDict
 
 from ticker.decode import BadEncoding, Decompressor, TooLarge
+from ticker.durations import parse_retry_after
 from ticker.errors import FetchError
 from ticker.log import public_url
 
 MAX_REDIRECTS = 5
-MAX_RETRY_AFTER = 3600.0
 _CHUNK = 64 * 1024
 
 
@@ -378,23 +376,6 @@ class AiohttpFetcher:
         if not body.strip():
             raise FetchError("empty response body", kind="content", status=resp.status)
         return replace(head, body=body, received_at=time.perf_counter())
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped at an hour."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    delta = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
 _TEXTUAL = ("text/", "application/xhtml", "application/xml", "application/json")

@@ -6,19 +6,29 @@ between sends (e-mail 5.5 s), which our own pacing replaces; page text must go i
 (``body_format=text``) so apprise escapes it for each target; Telegram is pinned to HTML with
 ``overflow=split`` (4,096 characters), Slack to ``image=no``; connect/read timeouts are kept
 short. ``send`` blocks: callers run it in a thread, never on the event loop.
+
+apprise reports neither the HTTP status nor the response headers of a send, and takes a read
+timeout (the request may well have arrived) for a plain failure. ``send`` therefore watches the
+requests layer, where apprise's HTTP plugins all pass, for the duration of its own call only: the
+status and ``Retry-After`` of the last response, or a read timeout (an unknown outcome).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import hashlib
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ticker.config import ChannelConfig
+from ticker.durations import parse_retry_after
 from ticker.errors import NotifyError
 
 #: Seconds between two sends on one URL, by apprise scheme, unless a channel sets min_interval.
@@ -52,13 +62,16 @@ class SendResult:
     """The outcome of one send on one URL.
 
     ``ok``: apprise reported success. Otherwise ``error`` says why; ``status`` is the HTTP
-    status when apprise logged one (429 asks us to slow down; other 4xx are the message's fault).
+    status of the last response (429 asks us to slow down; other 4xx are the message's fault);
+    ``retry_after`` the seconds its ``Retry-After`` asked for (capped at an hour); ``timed_out``
+    that no answer came in time, so the message may have arrived (an unknown outcome).
     """
 
     ok: bool
     error: str | None = None
     status: int | None = None
     timed_out: bool = False
+    retry_after: float | None = None
 
 
 def url_key(url: str) -> str:
@@ -101,6 +114,71 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{host + '/' if host else ''}***"
 
 
+@dataclass(slots=True)
+class _HttpSeen:
+    """What the requests layer saw during one ``send``: the last response, or a read timeout."""
+
+    status: int | None = None
+    retry_after: str | None = None
+    read_timeout: bool = False
+
+
+# A context variable, not a thread-local: apprise copies the context into any worker thread it
+# hands a send to, so what that thread sees still reaches the send that asked.
+_SEEN: contextvars.ContextVar[_HttpSeen | None] = contextvars.ContextVar("ticker_http_seen")
+_WATCH_LOCK = threading.Lock()
+
+
+def _watch_requests() -> None:
+    """Wrap ``requests.Session.send``, once per process, to report to a watching ``send``.
+
+    Every HTTP plugin of apprise sends through ``requests.Session.send`` (``requests.post``
+    builds a session per call), so this one point sees each plugin's final response (after
+    redirects) and its read timeouts. Calls made outside ``_watching`` pass through untouched.
+    """
+    import requests
+    from urllib3.exceptions import ReadTimeoutError
+
+    with _WATCH_LOCK:
+        original = requests.Session.send
+        if getattr(original, "_ticker_watch", False):
+            return
+
+        @functools.wraps(original)
+        def send(
+            self: requests.Session, request: requests.PreparedRequest, **kwargs: Any
+        ) -> requests.Response:
+            seen = _SEEN.get(None)
+            if seen is None:
+                return original(self, request, **kwargs)
+            try:
+                response = original(self, request, **kwargs)
+            except requests.exceptions.ReadTimeout:
+                seen.read_timeout = True
+                raise
+            except requests.exceptions.ConnectionError as exc:
+                # A body that stops coming is a read timeout too, which requests wraps.
+                if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+                    seen.read_timeout = True
+                raise
+            seen.status = response.status_code
+            seen.retry_after = response.headers.get("Retry-After")
+            return response
+
+        setattr(send, "_ticker_watch", True)  # noqa: B010 - a marker on a function
+        setattr(requests.Session, "send", send)  # noqa: B010 - mypy refuses method assignment
+
+
+@contextmanager
+def _watching() -> Iterator[_HttpSeen]:
+    seen = _HttpSeen()
+    token = _SEEN.set(seen)
+    try:
+        yield seen
+    finally:
+        _SEEN.reset(token)
+
+
 class AppriseNotifier:
     """Every target of every channel, each with its own apprise object."""
 
@@ -117,6 +195,7 @@ class AppriseNotifier:
         # healthy channels (P3). Sends run in the sender's own threads instead, bounded by
         # cto/rto and the sender's send_timeout.
         self._asset = apprise.AppriseAsset(secure_logging=True, service_timeout=0, async_mode=False)
+        _watch_requests()
         for channel in channels:
             for url in self._channel_urls(channel):
                 self._add(channel, url)
@@ -169,24 +248,33 @@ class AppriseNotifier:
         if obj is None:
             return SendResult(ok=False, error="this channel URL is no longer configured")
         apprise = self._apprise
-        try:
-            result = obj.notify(
-                body=body,
-                title=title,
-                body_format=apprise.NotifyFormat.TEXT,
-            )
-        except Exception as exc:  # a plugin bug must not kill the sender
-            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        with _watching() as seen:
+            try:
+                result = obj.notify(
+                    body=body,
+                    title=title,
+                    body_format=apprise.NotifyFormat.TEXT,
+                )
+            except Exception as exc:  # a plugin bug must not kill the sender
+                return SendResult(
+                    ok=False, error=f"{type(exc).__name__}: {exc}", timed_out=seen.read_timeout
+                )
         status = result.status
         if status == apprise.AppriseResultStatus.SUCCESS:
             return SendResult(ok=True)
         message = _last_message(result) or f"apprise reported {status.name}"
-        match = _HTTP_CODE.search(message)
+        timed_out = seen.read_timeout or status == apprise.AppriseResultStatus.TIMEOUT
+        if timed_out:
+            message = f"no answer in time (outcome unknown): {message}"
+        http = seen.status if seen.status is not None and seen.status >= 300 else None
+        if http is None and (match := _HTTP_CODE.search(message)):
+            http = int(match.group(1))
         return SendResult(
             ok=False,
             error=message,
-            status=int(match.group(1)) if match else None,
-            timed_out=status == apprise.AppriseResultStatus.TIMEOUT,
+            status=http,
+            timed_out=timed_out,
+            retry_after=None if http is None else parse_retry_after(seen.retry_after),
         )
 
 
