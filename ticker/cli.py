@@ -180,7 +180,11 @@ def load(args: argparse.Namespace) -> Config:
     from ticker.log import REDACTOR
 
     config = load_config(args.config)
-    REDACTOR.add_urls(url for channel in config.channels for url in channel.urls)
+    REDACTOR.add_urls(
+        (url for channel in config.channels for url in channel.urls),
+        sources=(source.url for source in config.sources),
+        secrets=[config.service.token] if config.service.token else [],
+    )
     for warning in config.warnings:
         structlog.get_logger("ticker").warning("config_warning", message=warning)
     return config

@@ -44,12 +44,24 @@ _STOPS = " .。۔"
 MAX_KEY_CHARS = 1000
 
 
+# Never text: lone surrogates (a JSON "\ud800" escape; no UTF-8 can hold one, so SQLite could
+# not store the line) and the 66 noncharacters (U+FFFE and U+FFFF are not even XML: one in a
+# stored line made the Atom feed unparseable). Astral characters (emoji) are valid and stay.
+_NOT_TEXT = (
+    *range(0xD800, 0xE000),
+    *range(0xFDD0, 0xFDF0),
+    *(plane + last for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)),
+)
+# What XML 1.0 forbids (the C0 controls but tab, LF and CR) and what is never text.
+_NOT_XML = dict.fromkeys((*(c for c in range(0x20) if c not in (9, 10, 13)), *_NOT_TEXT))
+
 # C0 and C1 controls (NUL, ESC, ...) except those that separate words (tab, VT, FF, NEL...:
-# collapsed to one space), and the embeddings, overrides and isolates that can reorder what a
-# reader sees (the LRM/RLM marks stay).
+# collapsed to one space), the embeddings, overrides and isolates that can reorder what a
+# reader sees (the LRM/RLM marks stay), and what is never text. Clean text is valid XML.
 _UNSAFE = {
     **{c: None for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()},
     **dict.fromkeys((*range(0x202A, 0x202F), *range(0x2066, 0x206A))),
+    **dict.fromkeys(_NOT_TEXT),
 }
 
 
@@ -58,13 +70,20 @@ _CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).i
 
 @functools.lru_cache(maxsize=4096)
 def clean_text(text: str) -> str:
-    """Text as shown to people: Unicode NFC, whitespace collapsed, control characters and bidi
-    overrides removed (M3). Scripts and punctuation are otherwise kept exactly."""
+    """Text as shown to people: Unicode NFC, whitespace collapsed, control characters, bidi
+    overrides, lone surrogates and noncharacters removed (M3), so that it is valid UTF-8 and
+    valid XML text. Scripts, punctuation and emoji are otherwise kept exactly."""
     text = unicodedata.normalize("NFC", text)
     if not text.isprintable():  # every character _UNSAFE removes is unprintable
         text = text.translate(_UNSAFE)
     # str.split() and re's \s agree on what whitespace is (Py_UNICODE_ISSPACE).
     return " ".join(text.split())
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without what XML 1.0 forbids nor what is never text (lone surrogates,
+    noncharacters): for values kept as given, such as links, so they store and serve."""
+    return text if text.isprintable() else text.translate(_NOT_XML)
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and a ticker shows the same lines poll after poll

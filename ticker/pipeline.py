@@ -25,6 +25,7 @@ from ticker.detect import detect, keyed
 from ticker.errors import ExtractError, FetchError, StoreError
 from ticker.extract import Extraction, extract, extract_region, parse_page
 from ticker.fetch import AiohttpFetcher, FetchResult, check_content_type
+from ticker.log import scrub_url_secrets
 from ticker.model import Detection, SourceState
 from ticker.store import Recorded, SqliteStore
 
@@ -189,9 +190,11 @@ async def poll_source(
     clock: Clock = utcnow,
 ) -> PollOutcome:
     """Poll one source once and record what it shows, queueing its alerts (with ``planner``)
-    in the same transaction as its items (P1). Never raises for a source's trouble."""
+    in the same transaction as its items (P1). Never raises (but for cancellation): an
+    unexpected exception is a failed poll too, of kind ``crash``, logged with its traceback."""
     started = time.perf_counter()
     outcome: PollOutcome
+    state: SourceState | None = None
     try:
         cached = store.cached_state(source.id)
         state = cached if cached is not None else await store.run(store.source_state, source.id)
@@ -211,6 +214,12 @@ async def poll_source(
         outcome = PollOutcome(
             source_id=source.id, status="error", error=str(exc), error_kind="store"
         )
+    except Exception as exc:
+        # A bug or an input nothing foresaw: a failure of this source like any other (counted,
+        # backed off, in health), never a silent one. Its message could quote the URL or the
+        # page: the error told is the exception's type only, the traceback goes to the log.
+        log.exception("poll_crashed", source=source.id)
+        outcome = _failed(source, state, exc, store=store, clock=clock)
     outcome = replace(outcome, duration=time.perf_counter() - started)
     _log_poll(source.id, outcome)
     return outcome
@@ -261,6 +270,13 @@ async def _process(
             "page_truncated",
             source=source.id,
             reason="nested deeper than 2,048 levels; the parser dropped the rest of the page",
+        )
+    if reading.extraction.skipped:
+        log.warning(
+            "items_skipped",
+            source=source.id,
+            count=len(reading.extraction.skipped),
+            errors=sorted(set(reading.extraction.skipped)),
         )
     if reading.replacements:
         log.warning(
@@ -365,27 +381,40 @@ def _still_there(
 
 def _failed(
     source: SourceConfig,
-    state: SourceState,
-    exc: FetchError | ExtractError,
+    state: SourceState | None,
+    exc: Exception,
     *,
     store: SqliteStore,
     clock: Clock,
 ) -> PollOutcome:
-    message = str(exc)
-    new_state = replace(
-        state,
-        last_attempt=clock(),
-        consecutive_failures=state.consecutive_failures + 1,
-        last_error=message,
-    )
-    store.defer_state(new_state)
+    """A failed poll; ``exc`` other than FetchError and ExtractError is a crash."""
+    if isinstance(exc, FetchError | ExtractError):
+        message, kind = str(exc), getattr(exc, "kind", "extract")
+    else:
+        message, kind = crash_message(exc), "crash"
+    # Served in /healthz, the live page and health alerts: no credential or query value.
+    message = scrub_url_secrets(message, source.url)
+    if state is not None:  # else the state could not even be read: nothing to move on
+        new_state = replace(
+            state,
+            last_attempt=clock(),
+            consecutive_failures=state.consecutive_failures + 1,
+            last_error=message,
+        )
+        store.defer_state(new_state)
     return PollOutcome(
         source_id=source.id,
         status="error",
         error=message,
-        error_kind=getattr(exc, "kind", "extract"),
+        error_kind=kind,
         retry_after=getattr(exc, "retry_after", None),
     )
+
+
+def crash_message(exc: BaseException) -> str:
+    """What health and alerts say of an unexpected exception: its type, never its message
+    (which may quote a URL with its credentials, or hostile page text)."""
+    return f"poll crashed: unexpected {type(exc).__name__}; see the log"
 
 
 def _log_poll(source_id: str, outcome: PollOutcome) -> None:

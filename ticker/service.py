@@ -30,8 +30,9 @@ from ticker.config import Config, SourceConfig, load_config
 from ticker.errors import ConfigError
 from ticker.fetch import AiohttpFetcher
 from ticker.health import Health, Observation, SourceHealth, alert_message, observe
+from ticker.log import scrub_url_secrets
 from ticker.output import item_json
-from ticker.pipeline import PollOutcome, poll_source, utcnow
+from ticker.pipeline import PollOutcome, crash_message, poll_source, utcnow
 from ticker.route import Message
 from ticker.runtime import DeliverySide, build_delivery, fetch_settings
 from ticker.sdnotify import SystemdNotifier
@@ -320,8 +321,17 @@ class Service:
             )
             await self._setup_done.wait()  # only the first poll (see run) can be quicker
             await self._after_poll(rt, outcome)
-        except Exception:  # a bug in one poll must not stop the service
+        except Exception as exc:
+            # A bug in one poll must not stop the service, nor pass unseen: poll_source turns
+            # its own into failed polls; one here (pacing, health, a listener) is one as well.
             log.exception("poll_crashed", source=source_id)
+            crashed = PollOutcome(
+                source_id=source_id, status="error", error=crash_message(exc), error_kind="crash"
+            )
+            try:
+                await self._after_poll(rt, crashed)
+            except Exception:
+                log.exception("poll_crash_unreported", source=source_id)
         finally:
             rt.polling = False
             if task is not None:
@@ -390,7 +400,10 @@ class Service:
                 rt.health = SourceHealth(
                     failures=st.consecutive_failures,
                     last_success=st.last_success,
-                    last_error=st.last_error,
+                    # Written before errors were scrubbed, an old row may quote a secret.
+                    last_error=None
+                    if st.last_error is None
+                    else scrub_url_secrets(st.last_error, rt.config.url),
                     last_poll=st.last_attempt,
                 )
 
@@ -523,7 +536,11 @@ class Service:
             log.warning("reload_state_ignored", note="a new state path needs a restart")
         from ticker.log import REDACTOR
 
-        REDACTOR.add_urls(url for c in new.channels for url in c.urls)
+        REDACTOR.add_urls(
+            (url for c in new.channels for url in c.urls),
+            sources=(s.url for s in new.sources),
+            secrets=[new.service.token] if new.service.token else [],
+        )
         old_ids = set(self.sources)
         self.config = new
         kept = {s.id: self.sources[s.id] for s in new.sources if s.id in self.sources}
