@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,10 @@ import structlog
 from aiohttp import web
 
 from ticker.output import iso
+from ticker.store import timeline
+from ticker.store_reads import MAX_QUERY, search_page
+from ticker.web import READS_KEY, read
+from ticker.web_access import SECURITY_HEADERS
 
 if TYPE_CHECKING:
     from ticker.model import RecordedItem
@@ -31,52 +34,40 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("ticker.live")
 
+#: Live streams at most; each holds a connection of ``[service] max_connections``.
 MAX_CLIENTS = 32
 CLIENT_QUEUE = 256
 PAGE_SIZE = 50
 KEEPALIVE = 15.0
 
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Filter:
-    """The page's filters, with ``ticker history`` semantics: ``q`` is a regex searched in
-    the item's text."""
+    """The page's filters. ``q`` is text searched for, case-folded: not a regular expression,
+    which anyone who can reach the endpoint could make run for ever (issue 12)."""
 
     sources: frozenset[str] = frozenset()
     tag: str | None = None
-    q: re.Pattern[str] | None = None
+    q: str | None = None  # case-folded
 
     def matches(self, item: dict[str, Any]) -> bool:
         if self.sources and item["source"] not in self.sources:
             return False
         if self.tag and self.tag not in item["tags"]:
             return False
-        return not (self.q is not None and not self.q.search(item["text"]))
+        return self.q is None or self.q in item["text"].casefold()
 
 
 def parse_filter(query: Any, tags_of: dict[str, tuple[str, ...]]) -> Filter:
     """Filters from a query string; raises HTTPBadRequest naming the bad parameter."""
-    q = query.get("q") or None
-    try:
-        pattern = re.compile(q) if q else None
-    except re.error as exc:
+    q = (query.get("q") or "").strip()
+    if len(q) > MAX_QUERY:
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"q: invalid regular expression: {exc}"}),
+            text=json.dumps({"error": f"q: at most {MAX_QUERY} characters"}),
             content_type="application/json",
-        ) from None
+        )
     sources = frozenset(s for s in query.getall("source", []) if s)
-    return Filter(sources=sources, tag=query.get("tag") or None, q=pattern)
+    return Filter(sources=sources, tag=query.get("tag") or None, q=q.casefold() or None)
 
 
 @dataclass(eq=False)
@@ -142,9 +133,12 @@ class LiveHub:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         if len(self.clients) >= MAX_CLIENTS:
-            raise web.HTTPServiceUnavailable(
-                text="too many live clients", headers={"Retry-After": "30"}
+            busy = web.Response(
+                status=503, text="too many live clients", headers={"Retry-After": "30"}
             )
+            # Connection: close: a refused client must not keep its descriptor (issue 12).
+            busy.force_close()
+            return busy
         client = _Client(filter=parse_filter(request.query, self.tags_of()))
         resp = web.StreamResponse(
             headers={
@@ -154,9 +148,10 @@ class LiveHub:
                 **SECURITY_HEADERS,
             }
         )
-        await resp.prepare(request)
+        # Counted before the first await: clients arriving together cannot all pass the check.
         self.clients.add(client)
         try:
+            await resp.prepare(request)
             await resp.write(b"retry: 3000\n: connected\n\n")
             while not client.dropped:
                 try:
@@ -197,7 +192,6 @@ def source_status(service: Service, source_id: str) -> dict[str, Any]:
 
 async def api_items(request: web.Request, hub: LiveHub) -> web.Response:
     """Newest first; ``before`` (an item id) pages back; filters as on the page."""
-    service = hub.service
     flt = parse_filter(request.query, hub.tags_of())
     try:
         before = int(request.query["before"]) if request.query.get("before") else None
@@ -210,23 +204,22 @@ async def api_items(request: web.Request, hub: LiveHub) -> web.Response:
         tagged = [sid for sid, tags in hub.tags_of().items() if flt.tag in tags]
         sources = [s for s in sources if s in tagged] if sources else tagged
         if not sources:
-            return _json({"items": [], "more": False})
+            return _json({"items": [], "more": False, "next_before": None})
 
-    def read() -> list[RecordedItem]:
-        return list(
-            service.store.history(
-                sources=sources,
-                grep=flt.q,
-                limit=limit + 1,
-                newest_first=True,
-                before_id=before,
-                include_baseline=include_baseline,
-            )
-        )
-
-    rows = await service.store.run(read)
-    items = [hub.item_dict(r) for r in rows[:limit]]
-    return _json({"items": items, "more": len(rows) > limit})
+    page = await read(
+        request,
+        search_page,
+        request.app[READS_KEY],
+        sources=sources,
+        contains=flt.q,
+        limit=limit,
+        before_id=before,
+        include_baseline=include_baseline,
+    )
+    items = [hub.item_dict(r) for r in page.items]
+    # A search stops after SCAN_LIMIT rows: next_before is where the next page starts.
+    more = page.next_before is not None
+    return _json({"items": items, "more": more, "next_before": page.next_before})
 
 
 async def api_sources(request: web.Request, hub: LiveHub) -> web.Response:
@@ -243,7 +236,7 @@ async def timeline_svg(request: web.Request, hub: LiveHub) -> web.Response:
     service = hub.service
     now = datetime.now(UTC)
     start = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
-    counts = await service.store.run(service.store.timeline, since=start)
+    counts = await read(request, timeline, since=start)
     names = {sid: rt.config.name for sid, rt in service.sources.items()}
     svg = render_timeline(counts, start=start, names=names)
     return web.Response(

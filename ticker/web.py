@@ -6,10 +6,13 @@ shown; errors are the redacted ones the logs carry).
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -19,18 +22,37 @@ from ticker.durations import parse_time
 from ticker.errors import ConfigError
 from ticker.health import Health
 from ticker.model import RecordedItem
+from ticker.normalize import xml_safe
 from ticker.output import iso
 
 if TYPE_CHECKING:
+    from ticker.httpserver import HttpEndpoint
     from ticker.service import Service
+    from ticker.store_reads import EndpointReads
 
 SERVICE_KEY: web.AppKey[Service] = web.AppKey("service")
+READS_KEY: web.AppKey[EndpointReads] = web.AppKey("reads")
 MAX_LIMIT = 1000
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def build_app(service: Service) -> web.Application:
-    app = web.Application()
+    from ticker.store_reads import EndpointReads
+    from ticker.web_access import AccessPolicy, access_middleware, security_headers
+
+    # Who may ask (Host, token) is settled before any handler runs; every answer, errors
+    # included, carries the same security headers.
+    app = web.Application(middlewares=[access_middleware(AccessPolicy.of(service.config.service))])
+    app.on_response_prepare.append(security_headers)
     app[SERVICE_KEY] = service
+    reads = EndpointReads(service.config.service.state)
+    app[READS_KEY] = reads
+
+    async def close_reads(_app: web.Application) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, reads.close)
+
+    app.on_cleanup.append(close_reads)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/items.json", items_json)
@@ -47,13 +69,13 @@ def build_app(service: Service) -> web.Application:
     return app
 
 
-async def start_web(service: Service, host: str, port: int) -> web.AppRunner:
-    # Open live streams must not hold up a stop: they are closed on shutdown, then cut.
-    runner = web.AppRunner(build_app(service), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner
+async def start_web(service: Service, host: str, port: int) -> HttpEndpoint:
+    """Serve the endpoint with bounded connections (a cap, a head deadline, a short keep-alive:
+    see ticker.httpserver); ``await endpoint.cleanup()`` stops it."""
+    from ticker.httpserver import serve
+
+    app = build_app(service)
+    return await serve(app, host, port, max_connections=service.config.service.max_connections)
 
 
 def source_health(service: Service) -> list[dict[str, Any]]:
@@ -94,9 +116,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from ticker.store_reads import outbox_stats
+
     service = request.app[SERVICE_KEY]
     assert service.metrics is not None
-    count, oldest = await service.store.run(service.store.outbox_stats)
+    count, oldest = await read(request, outbox_stats)
     service.metrics.outbox_depth.set(count)
     age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
     service.metrics.outbox_oldest.set(age)
@@ -119,18 +143,35 @@ def _query(request: web.Request) -> dict[str, Any]:
     return {"since": since, "limit": max(limit, 1), "sources": sources}
 
 
+async def read(
+    request: web.Request,
+    fn: Callable[Concatenate[sqlite3.Connection, P], R],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """A read of the endpoint's own (see store_reads); refused or over budget: a 503 that
+    says why and when to come back, never a wait on the writer."""
+    from ticker.store_reads import ReadRefused
+
+    try:
+        return await request.app[READS_KEY].run(fn, *args, **kwargs)
+    except ReadRefused as exc:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": str(exc)}),
+            content_type="application/json",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+
+
 async def _items(request: web.Request) -> list[RecordedItem]:
-    service = request.app[SERVICE_KEY]
+    from ticker.store_reads import search_page
+
     q = _query(request)
-
-    def read() -> list[RecordedItem]:
-        return list(
-            service.store.history(
-                sources=q["sources"], since=q["since"], limit=q["limit"], newest_first=True
-            )
-        )
-
-    return await service.store.run(read)
+    reads = request.app[READS_KEY]
+    page = await read(
+        request, search_page, reads, sources=q["sources"], since=q["since"], limit=q["limit"]
+    )
+    return page.items
 
 
 def item_dict(item: RecordedItem, names: dict[str, str]) -> dict[str, Any]:
@@ -158,8 +199,6 @@ async def items_json(request: web.Request) -> web.Response:
 
 
 def _dumps(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False)
 
 
@@ -167,6 +206,12 @@ def item_uuid(item: RecordedItem) -> str:
     """A stable Atom id: the same item keeps its id across restarts."""
     seed = f"ticker:{item.source_id}:{item.id}:{iso(item.first_seen)}"
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, seed)}"
+
+
+def _xml(text: str, *, attr: bool = False) -> str:
+    """Escaped, and without what XML 1.0 forbids: a row stored before text was cleaned on the
+    way in (U+FFFE, a lone surrogate) must not make the whole feed unparseable."""
+    return escape(xml_safe(text), {'"': "&quot;"} if attr else {})
 
 
 def atom_feed(
@@ -190,15 +235,15 @@ def atom_feed(
         entry = [
             "<entry>",
             f"<id>{item_uuid(item)}</id>",
-            f"<title>{escape(prefix + item.text)}</title>",
+            f"<title>{_xml(prefix + item.text)}</title>",
             f"<updated>{iso(item.first_seen)}</updated>",
             f"<published>{iso(item.first_seen)}</published>",
-            f"<author><name>{escape(name)}</name></author>",
+            f"<author><name>{_xml(name)}</name></author>",
             f'<category term="{escape(item.source_id)}"/>',
-            f'<content type="text">{escape(item.text)}</content>',
+            f'<content type="text">{_xml(item.text)}</content>',
         ]
         if item.link:
-            entry.append(f'<link rel="alternate" href="{escape(item.link, {chr(34): "&quot;"})}"/>')
+            entry.append(f'<link rel="alternate" href="{_xml(item.link, attr=True)}"/>')
         entry.append("</entry>")
         parts.extend(entry)
     parts.append("</feed>")

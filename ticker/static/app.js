@@ -84,7 +84,10 @@ async function loadPage(reset) {
     const list = $("items");
     if (reset) list.replaceChildren();
     for (const item of body.items) list.append(render(item, false));
-    if (body.items.length) state.oldest = body.items[body.items.length - 1].id;
+    // A search pages on from where the server stopped looking (next_before), which may be
+    // past the last item it found.
+    if (body.next_before != null) state.oldest = body.next_before;
+    else if (body.items.length) state.oldest = body.items[body.items.length - 1].id;
     state.more = body.more;
     $("empty").hidden = list.children.length > 0;
   } catch (err) {
