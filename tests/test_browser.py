@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chrom
 playwright_api = pytest.importorskip("playwright.async_api")
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page
+    from playwright.async_api import Browser, BrowserContext, FloatRect, Page
 
 ARGS = [
     "--no-sandbox",
@@ -81,7 +81,7 @@ async def open_page(
     """A fresh context (``context`` options: color_scheme, viewport...) with ``path`` open and
     its first load of items and sources done."""
     ctx = await browser.new_context(
-        locale="en-US", timezone_id="Asia/Beirut", **({"viewport": VIEW} | context)
+        **({"locale": "en-US", "timezone_id": "Asia/Beirut", "viewport": VIEW} | context)
     )
     page = await ctx.new_page()
     watched = Watched()
@@ -106,7 +106,7 @@ async def open_page(
     page.on("request", lambda req: watched.requests.append(req.url))
     page.on("load", on_load)
     await page.goto(live.base + path)
-    await page.wait_for_selector("#sources li")
+    await page.wait_for_selector("#sources li", state="attached")  # folded away on a phone
     await page.wait_for_function(
         "() => !document.getElementById('empty').hidden"
         " || document.querySelectorAll('#items > li').length > 0"
@@ -182,15 +182,13 @@ async def test_a_new_line_appears_at_the_top_without_a_reload(
     assert await first.locator(".source").text_content() == "Source EN"
     assert await first.locator(".tags").text_content() == "#mena"
     assert "fresh" in (await first.get_attribute("class") or "")
-    # First-seen time in the viewer's local time, UTC on hover.
+    # First-seen time in UTC and the viewer's local time, to the second on hover.
     time_el = first.locator("time")
     stamp = await time_el.get_attribute("datetime") or ""
     assert stamp.endswith("Z")
     title = await time_el.get_attribute("title") or ""
     assert title == stamp.replace("T", " ").replace("Z", " UTC")
-    local = datetime.fromisoformat(stamp).astimezone(ZoneInfo("Asia/Beirut"))
-    shown = await time_el.text_content() or ""
-    assert local.strftime("%-I:%M:%S") in shown, (shown, local)
+    assert_says_utc_and_local(await time_el.text_content() or "", stamp, "Asia/Beirut")
     assert_clean(live, watched)
     await ctx.close()
 
@@ -253,9 +251,9 @@ async def test_a_filter_narrows_the_list_and_is_held_in_the_url(
     ctx, page, watched = await open_page(browser, live)
     assert sorted(await texts(page)) == sorted([*NEW, tennis])
 
-    await page.fill("#f-q", "Khiam|Red Sea")
-    await wait_texts(page, [NEW[2], NEW[1]])
-    assert parse_qs(urlsplit(page.url).query) == {"q": ["Khiam|Red Sea"]}
+    await page.fill("#f-q", "red SEA")  # text, in any case (not a regular expression)
+    await wait_texts(page, [NEW[2]])
+    assert parse_qs(urlsplit(page.url).query) == {"q": ["red SEA"]}
 
     # Live lines are filtered too: a matching one comes in, another does not.
     page_server.set("/en", en_page(["Sirens sound in the Red Sea port of Eilat", *NEW, *BASE]))
@@ -263,7 +261,7 @@ async def test_a_filter_narrows_the_list_and_is_held_in_the_url(
     await first_is(page, "Sirens sound in the Red Sea port of Eilat")
     await live.recorded("Cycling: a new stage record")
     await asyncio.sleep(0.5)
-    assert await texts(page) == ["Sirens sound in the Red Sea port of Eilat", NEW[2], NEW[1]]
+    assert await texts(page) == ["Sirens sound in the Red Sea port of Eilat", NEW[2]]
 
     await page.fill("#f-q", "")
     await page.select_option("#f-source", "other")
@@ -275,17 +273,17 @@ async def test_a_filter_narrows_the_list_and_is_held_in_the_url(
     await wait_texts(page, ["Sirens sound in the Red Sea port of Eilat", *reversed(NEW)])
 
     # The URL is the view: opened again, it shows the same filters and the same list.
-    await page.fill("#f-q", r"^\w+ (Health|Armed)")
-    await wait_texts(page, [NEW[2], NEW[1]])
+    await page.fill("#f-q", "an ISRAELI")
+    await wait_texts(page, [NEW[1], NEW[0]])
     shared = page.url
-    assert parse_qs(urlsplit(shared).query) == {"tag": ["mena"], "q": [r"^\w+ (Health|Armed)"]}
+    assert parse_qs(urlsplit(shared).query) == {"tag": ["mena"], "q": ["an ISRAELI"]}
     ctx2, again, _ = await open_page(browser, live, shared.removeprefix(live.base))
-    await wait_texts(again, [NEW[2], NEW[1]])
-    assert await again.input_value("#f-q") == r"^\w+ (Health|Armed)"
+    await wait_texts(again, [NEW[1], NEW[0]])
+    assert await again.input_value("#f-q") == "an ISRAELI"
     assert await again.input_value("#f-tag") == "mena"
 
-    # An invalid regex is said so, next to the filters.
-    await again.fill("#f-q", "([unclosed")
+    # A search the server refuses (too long) is said so, next to the filters.
+    await again.fill("#f-q", "x" * 201)
     await again.wait_for_selector("#filter-error", state="visible")
     assert "q:" in (await again.text_content("#filter-error") or "")
     assert_clean(live, watched)
@@ -526,4 +524,205 @@ async def test_the_timelines_labels_fit_inside_the_chart(
     assert len(boxes["texts"]) == 2 + 8 + 3  # peak, 0, every third hour, a legend entry a source
     outside = [t for t in boxes["texts"] if t["bottom"] > height or t["right"] > width]
     assert outside == [], f"labels cut off at the edge of the {width}x{height} chart"
+    await ctx.close()
+
+
+# -- a phone and a desk (issue 14) -----------------------------------------------------------
+
+
+DESK: dict[str, Any] = {"viewport": {"width": 1400, "height": 900}}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
+SIZES = pytest.mark.parametrize("size", [DESK, PHONE], ids=["1400x900", "390x844"])
+
+
+async def box_of(page: Page, selector: str) -> FloatRect:
+    """The first ``selector``'s box on the screen, as Chromium laid it out."""
+    box = await page.locator(selector).first.bounding_box()
+    assert box is not None, f"{selector} is not shown"
+    return box
+
+
+def assert_says_utc_and_local(shown: str, stamp: str, zone: str) -> None:
+    """``shown`` gives ``stamp``'s time in UTC and, as alerts do, in the viewer's ``zone``."""
+    utc = datetime.fromisoformat(stamp)
+    assert f"{utc:%H:%M} UTC" in shown, shown
+    local = utc.astimezone(ZoneInfo(zone))
+    assert f"{local:%-I:%M} " in shown, (shown, local)
+    assert zone in shown, shown
+
+
+async def test_on_a_phone_the_filters_take_one_row_and_the_sources_come_before_the_list(
+    page_server: PageServer, start_live: Callable[..., Awaitable[Live]], browser: Browser
+) -> None:
+    """At 390x844 the stuck header is one row (the other filters fold behind a button) and the
+    sources' health and timeline sit before the endless list, folded to a line that says how the
+    sources are; at 1400x900 everything shows as before. Screenshots: live-phone-*.png,
+    live-desk.png in artifacts/."""
+    live = await newsroom(page_server, start_live)
+    older = [f"Bulletin {n}: the council meets again on day {n}" for n in range(40)]
+    page_server.set("/en", en_page([*older, NEW[2], *BASE]))
+    await live.recorded(older[0])
+    height = PHONE["viewport"]["height"]
+
+    ctx, page, watched = await open_page(browser, live, **PHONE)
+    await wait_until_count(page, 46)
+    box = await box_of(page, "header.top")
+    assert box["height"] <= 0.12 * height, box
+    await shoot(page, "live-phone.png")
+    # Stuck at the top in the middle of the list, still one row.
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")
+    await page.wait_for_function("() => window.scrollY > 1000")
+    box = await box_of(page, "header.top")
+    assert box["y"] == 0, box
+    assert box["height"] <= 0.12 * height, box
+    await shoot(page, "live-phone-scrolled.png")
+    await page.evaluate("window.scrollTo(0, 0)")
+
+    # The sources' health is on the first screen, before the list, and unfolds with one tap.
+    first_item = await box_of(page, "#items > li")
+    box = await box_of(page, "#side-summary")
+    assert box["y"] + box["height"] <= height, box
+    assert box["y"] < first_item["y"], (box, first_item)
+    counts = await page.locator("#side-counts").text_content() or ""
+    assert "1 failing" in counts, counts
+    assert "2 ok" in counts, counts
+    assert not await page.is_visible("#sources")
+    await page.click("#side-summary")
+    await page.wait_for_selector("#sources .state.failing", state="visible")
+    await page.wait_for_function("() => document.getElementById('timeline').naturalWidth > 0")
+    timeline = await box_of(page, "#timeline")
+    first_item = await box_of(page, "#items > li")
+    assert timeline["y"] + timeline["height"] < first_item["y"] < 2 * height, (timeline, first_item)
+    await shoot(page, "live-phone-sources.png")
+
+    # The other filters unfold from the button, which says how many are in use.
+    assert not await page.is_visible("#f-source")
+    await page.click("#f-toggle")
+    await page.select_option("#f-source", "ar")
+    await wait_texts(page, [ARABIC_2, ARABIC])
+    assert await page.text_content("#f-toggle") == "Filters (1)"
+    await shoot(page, "live-phone-filters.png")
+    await page.click("#f-toggle")
+    assert not await page.is_visible("#f-source")
+    box = await box_of(page, "header.top")
+    assert box["height"] <= 0.12 * height, box
+    assert_clean(live, watched)
+    await ctx.close()
+
+    # On a desk everything shows at once: no fold, no button.
+    ctx, page, watched = await open_page(browser, live, **DESK)
+    await page.wait_for_selector("#sources .state.failing", state="visible")
+    assert await page.is_visible("#f-source")
+    assert await page.is_visible("#f-tag")
+    assert not await page.is_visible("#f-toggle")
+    assert not await page.is_visible("#side-summary")
+    box = await box_of(page, "#sources")
+    assert box["y"] < DESK["viewport"]["height"], box
+    await page.wait_for_function("() => document.getElementById('timeline').naturalWidth > 0")
+    await shoot(page, "live-desk.png")
+    assert_clean(live, watched)
+    await ctx.close()
+
+
+@SIZES
+async def test_the_page_says_loading_until_its_first_items_arrive(
+    page_server: PageServer,
+    start_live: Callable[..., Awaitable[Live]],
+    browser: Browser,
+    size: dict[str, Any],
+) -> None:
+    page_server.set("/en", en_page(BASE))
+    live = await start_live(source_toml("en", page_server.url("/en")))
+    page_server.set("/en", en_page([NEW[0], *BASE]))
+    await live.recorded(NEW[0])
+    ctx = await browser.new_context(locale="en-US", **size)
+    page = await ctx.new_page()
+    released = asyncio.Event()
+
+    async def held(route: Any) -> None:  # a slow network: the items' answer waits
+        await released.wait()
+        await route.continue_()
+
+    await page.route("**/api/items*", held)
+    try:
+        await page.goto(live.base + "/")
+        await page.wait_for_selector("#sources li", state="attached")  # only the items wait
+        loading = page.locator("#loading")
+        assert await loading.is_visible()
+        assert "Loading" in (await loading.text_content() or "")
+        box = await box_of(page, "#loading")
+        assert box["y"] + box["height"] <= size["viewport"]["height"], box
+        assert not await page.is_visible("#empty")
+        assert await texts(page) == []
+        await shoot(page, f"live-loading-{size['viewport']['width']}.png")
+    finally:
+        released.set()
+    await first_is(page, NEW[0])
+    await page.wait_for_selector("#loading", state="hidden")
+    await ctx.close()
+
+
+@SIZES
+async def test_item_times_say_utc_and_the_viewers_local_time(
+    page_server: PageServer,
+    start_live: Callable[..., Awaitable[Live]],
+    browser: Browser,
+    size: dict[str, Any],
+) -> None:
+    """As alerts do: "14:03 UTC (5:03 PM Asia/Beirut)"; a viewer in UTC reads "14:03 UTC"."""
+    page_server.set("/en", en_page(BASE))
+    live = await start_live(source_toml("en", page_server.url("/en")))
+    page_server.set("/en", en_page([NEW[0], *BASE]))
+    await live.recorded(NEW[0])
+    ctx, page, watched = await open_page(browser, live, **size)
+    time_el = page.locator("#items > li time").first
+    stamp = await time_el.get_attribute("datetime") or ""
+    shown = await time_el.text_content() or ""
+    assert_says_utc_and_local(shown, stamp, "Asia/Beirut")
+    box = await box_of(page, "#items > li time")
+    assert box["x"] + box["width"] <= size["viewport"]["width"], box
+    poll = await page.locator("#sources .poll").first.text_content() or ""
+    assert "UTC" in poll, poll
+    assert_clean(live, watched)
+    await ctx.close()
+
+    ctx, page, watched = await open_page(browser, live, timezone_id="UTC", **size)
+    shown = await page.locator("#items > li time").first.text_content() or ""
+    assert shown == f"{datetime.fromisoformat(stamp):%H:%M} UTC", shown
+    assert_clean(live, watched)
+    await ctx.close()
+
+
+@SIZES
+async def test_the_timelines_labels_render_at_12px_or_more(
+    page_server: PageServer,
+    start_live: Callable[..., Awaitable[Live]],
+    browser: Browser,
+    size: dict[str, Any],
+) -> None:
+    """The chart is an image scaled to its column: each label's font size times that scale."""
+    live = await newsroom(page_server, start_live)
+    ctx, page, watched = await open_page(browser, live, **size)
+    if await page.is_visible("#side-summary"):
+        await page.click("#side-summary")
+    await page.wait_for_function("() => document.getElementById('timeline').naturalWidth > 0")
+    labels = await page.evaluate(
+        """async () => {
+            const img = document.getElementById('timeline');
+            const text = await (await fetch(img.src)).text();
+            const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+            const scale = img.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+            return [...svg.querySelectorAll('text')].map(t => [
+                t.textContent, +t.closest('[font-size]').getAttribute('font-size') * scale,
+            ]);
+        }"""
+    )
+    assert len(labels) == 2 + 8 + 3
+    small = [(text, round(px, 1)) for text, px in labels if px < 12]
+    assert small == [], f"labels under 12 px at {size['viewport']}"
+    assert_clean(live, watched)
     await ctx.close()

@@ -266,22 +266,40 @@ def render_timeline(
                 sources.append(source)
     totals = [sum(grid[s][i] for s in sources) for i in range(24)]
     peak = max([1, *totals])
-    width, height, left, bottom, top = 720, 190, 36, 38, 10
-    bar = (width - left - 8) / 24
-    scale = (height - bottom - top) / peak
+    # A narrow viewBox: the page shows the chart about 360 px wide on a phone, so 14-unit text
+    # renders at 12 px or more there, and larger on a desktop's wider side column.
+    font, char = 14, 8.5  # font size, and a generous width of one character, in user units
+    width, top, plot, axis, row = 360, 12, 120, 22, 20
+    left = 10 + round(char * len(str(peak)))
+    bar = (width - left - 4) / 24
+    # The legend wraps onto as many rows as its names need, so none is cut at the edge.
+    legend: list[tuple[float, int, str]] = []
+    legend_x, rows = float(left), 1
+    for source in sources:
+        name = names.get(source, source)
+        room = int((width - left - 14) / char)
+        name = name if len(name) <= room else name[: room - 1] + "…"
+        need = 14 + char * len(name)
+        if legend_x > left and legend_x + need > width:
+            legend_x, rows = float(left), rows + 1
+        legend.append((legend_x, rows - 1, name))
+        legend_x += need + 10
+    base = top + plot
+    height = base + axis + rows * row
+    scale = plot / peak
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="Items per source per hour, last 24 hours">',
         # Presentation attributes, not <style>: the strict CSP allows no inline styles.
-        '<g font-family="system-ui, sans-serif" font-size="14" fill="#888">',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 8}" y2="{height - bottom}" '
+        f'<g font-family="system-ui, sans-serif" font-size="{font}" fill="#888">',
+        f'<line x1="{left}" y1="{base}" x2="{width - 4}" y2="{base}" '
         'stroke="#888" stroke-width="1"/>',
-        f'<text x="{left - 6}" y="{top + 8}" text-anchor="end">{peak}</text>',
-        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end">0</text>',
+        f'<text x="{left - 5}" y="{top + 9}" text-anchor="end">{peak}</text>',
+        f'<text x="{left - 5}" y="{base}" text-anchor="end">0</text>',
     ]
     for i in range(24):
         x = left + i * bar
-        y: float = height - bottom
+        y: float = base
         for n, source in enumerate(sources):
             value = grid[source][i]
             if not value:
@@ -291,23 +309,21 @@ def render_timeline(
             color = _PALETTE[n % len(_PALETTE)]
             label = escape(f"{names.get(source, source)}: {value} at {hours[i][11:]}:00 UTC")
             parts.append(
-                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
+                f'<rect x="{x + 0.5:.1f}" y="{y:.1f}" width="{bar - 1:.1f}" height="{h:.1f}" '
                 f'fill="{color}"><title>{label}</title></rect>'
             )
         if i % 3 == 0:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 14}" '
+                f'<text x="{x + bar / 2:.1f}" y="{base + 16}" '
                 f'text-anchor="middle">{hours[i][11:]}h</text>'
             )
-    legend_x = left
-    for n, source in enumerate(sources):
+    for n, (x, r, name) in enumerate(legend):
         color = _PALETTE[n % len(_PALETTE)]
-        name = escape(names.get(source, source))
+        y = base + axis + r * row
         parts.append(
-            f'<rect x="{legend_x}" y="{height - 14}" width="8" height="8" fill="{color}"/>'
-            f'<text x="{legend_x + 11}" y="{height - 6}">{name}</text>'
+            f'<rect x="{x:.1f}" y="{y + 4}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{x + 14:.1f}" y="{y + 14}">{escape(name)}</text>'
         )
-        legend_x += 24 + 9 * len(names.get(source, source))
     parts.append("</g></svg>")
     return "".join(parts)
 

@@ -38,6 +38,28 @@ function safeLink(href) {
   }
 }
 
+// Times read as alerts do: UTC, plus the viewer's local time when that differs (and the local
+// date when it is another day there). The day is left out for today's lines.
+const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "local";
+
+function utcParts(date) {
+  const iso = date.toISOString();
+  return { day: iso.slice(0, 10), time: iso.slice(11, 16) };
+}
+
+function whenText(date, now = new Date()) {
+  const utc = utcParts(date);
+  let text = (utc.day === utcParts(now).day ? "" : utc.day + " ") + utc.time + " UTC";
+  if (date.getTimezoneOffset() !== 0) {
+    const sameDay = date.getDate() === date.getUTCDate();
+    const local = date.toLocaleString([], sameDay
+      ? { hour: "numeric", minute: "2-digit" }
+      : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+    text += " (" + local + " " + LOCAL_ZONE + ")";
+  }
+  return text;
+}
+
 function render(item, fresh) {
   const node = $("item-template").content.firstElementChild.cloneNode(true);
   node.dataset.id = String(item.id);
@@ -48,7 +70,7 @@ function render(item, fresh) {
   const time = node.querySelector("time");
   const when = new Date(item.first_seen);
   time.dateTime = item.first_seen;
-  time.textContent = when.toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+  time.textContent = whenText(when);
   time.title = item.first_seen.replace("T", " ").replace("Z", " UTC");
   node.querySelector(".text").textContent = item.text;
   if (item.update_of) {
@@ -72,6 +94,10 @@ async function loadPage(reset) {
   else if (state.loading || !state.more) return;
   const generation = state.generation;
   state.loading = true;
+  if (reset) {
+    $("loading").hidden = false;
+    $("empty").hidden = true;
+  }
   const f = filters();
   const extra = { limit: "50" };
   if (!reset && state.oldest !== null) extra.before = String(state.oldest);
@@ -94,7 +120,10 @@ async function loadPage(reset) {
     $("filter-error").textContent = String(err.message || err);
     $("filter-error").hidden = false;
   } finally {
-    if (generation === state.generation) state.loading = false;
+    if (generation === state.generation) {
+      state.loading = false;
+      $("loading").hidden = true;
+    }
   }
 }
 
@@ -129,7 +158,23 @@ function connect() {
   });
 }
 
+function renderCounts() {
+  // The one line a phone shows of the sources' health: how many are in each state.
+  const counts = new Map();
+  for (const s of state.sources.values()) counts.set(s.state, (counts.get(s.state) || 0) + 1);
+  const rank = (name) => (["broken", "failing", "quiet", "ok"].indexOf(name) + 5) % 5;
+  const badges = [];
+  for (const name of [...counts.keys()].sort((x, y) => rank(x) - rank(y))) {
+    const badge = document.createElement("span");
+    badge.className = "state " + name;
+    badge.textContent = counts.get(name) + " " + (name === "broken" ? "broken layout" : name);
+    badges.push(badge);
+  }
+  $("side-counts").replaceChildren(...badges);
+}
+
 function renderSources() {
+  renderCounts();
   const ul = $("sources");
   ul.replaceChildren();
   for (const s of state.sources.values()) {
@@ -145,7 +190,7 @@ function renderSources() {
     name.append(label, badge);
     const poll = document.createElement("div");
     poll.className = "poll";
-    poll.textContent = s.last_poll ? "last poll " + new Date(s.last_poll).toLocaleTimeString() : "not polled yet";
+    poll.textContent = s.last_poll ? "last poll " + whenText(new Date(s.last_poll)) : "not polled yet";
     li.append(name, poll);
     if (s.last_error) {
       const err = document.createElement("div");
@@ -176,6 +221,12 @@ async function loadSources() {
   renderSources();
 }
 
+function showFilterCount() {
+  // Folded on a phone, the button says how many of the filters behind it are in use.
+  const n = [$("f-source").value, $("f-tag").value, $("f-baseline").checked].filter(Boolean).length;
+  $("f-toggle").textContent = n ? "Filters (" + n + ")" : "Filters";
+}
+
 function applyFilters() {
   const f = {
     source: $("f-source").value,
@@ -186,6 +237,7 @@ function applyFilters() {
   // The URL holds the filters: a filtered view can be bookmarked or shared.
   const qs = query(f);
   history.replaceState(null, "", qs ? "?" + qs : location.pathname);
+  showFilterCount();
   state.oldest = null;
   state.more = true;
   state.opened = false;
@@ -206,10 +258,26 @@ function init() {
     clearTimeout(timer);
     timer = setTimeout(applyFilters, 300);
   });
+  $("f-toggle").addEventListener("click", () => {
+    const open = $("f-toggle").getAttribute("aria-expanded") !== "true";
+    $("f-toggle").setAttribute("aria-expanded", String(open));
+    document.querySelector(".top").classList.toggle("open", open);
+  });
+  // Wide screens always show the side column; a phone starts with it folded to its summary.
+  const narrow = window.matchMedia("(max-width: 800px)");
+  const fold = () => { $("side").open = !narrow.matches; };
+  fold();
+  narrow.addEventListener("change", fold);
   new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) loadPage(false);
   }).observe($("more"));
-  loadSources().then(() => loadPage(true));
+  loadSources()
+    .then(showFilterCount)
+    .catch((err) => {
+      $("filter-error").textContent = String(err.message || err);
+      $("filter-error").hidden = false;
+    })
+    .finally(() => loadPage(true));
   connect();
   setInterval(() => {
     $("timeline").src = "/timeline.svg?t=" + Date.now();
