@@ -523,7 +523,7 @@ async def test_history_formats_filters_and_sources(page_server: PageServer, tmp_
 
     table = await ticker("history", "-c", str(cfg), "--format", "table", "--grep", "Lebanon")
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["first_seen", "source", "kind", "text"]
+    assert lines[0].split() == ["first_seen", "source", "kind", "delivered_after_s", "text"]
     assert len(lines) == 2
     assert lines[1].endswith(ADDED)
     assert " en " in lines[1]

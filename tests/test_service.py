@@ -409,6 +409,26 @@ async def test_sighup_with_a_broken_config_keeps_running_on_the_old_one(
     assert tp.proc.returncode == 0
 
 
+async def test_sighup_with_a_channel_url_apprise_cannot_use_keeps_the_old_config(
+    page_server: PageServer, tmp_path: Path, ticker_run: Callable[..., TickerProcess]
+) -> None:
+    page_server.set("/en", en_page(BASE))
+    source = source_toml("en", page_server.url("/en"))
+    cfg = write_config(tmp_path, service_toml() + source)
+    tp = ticker_run(cfg)
+    await baseline(tp)
+    bad = '[[channels]]\nid = "desk"\nurls = ["jsn://127.0.0.1/hook"]\n'
+    cfg.write_text(service_toml() + source + bad, "utf-8")
+    tp.send(signal.SIGHUP)
+    await tp.until(lambda: tp.events("reload_failed"), "a reload_failed event")
+    [failed] = tp.events("reload_failed")
+    assert any("channels[0].urls[0]" in p and "jsn://" in p for p in failed["problems"]), failed
+    assert not tp.events("reloaded")
+    page_server.set("/en", en_page([NEW[0], *BASE]))
+    await tp.until(lambda: NEW[0] in tp.texts(), "a new item after the refused reload")
+    assert await tp.stop() < 10
+
+
 async def test_sighup_with_a_valid_config_adding_a_source_starts_polling_it(
     page_server: PageServer, tmp_path: Path, ticker_run: Callable[..., TickerProcess]
 ) -> None:

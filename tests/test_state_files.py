@@ -1,6 +1,7 @@
 """The state on disk is private (issue 12, finding 9): under the umask cron or a shell gives
-(022), the state file, its -wal and -shm and the directories ticker creates are owner-only, and
-a symlink is never followed into a new file. Real files under a tmp dir, ticker as a subprocess.
+(022), the state file, its -wal and -shm are owner-only, and a symlink is never followed into a
+new file. ticker creates no directory (issue 14): a missing one is refused, since a mistyped path
+would start a new, empty history. Real files under a tmp dir, ticker as a subprocess.
 """
 
 from __future__ import annotations
@@ -86,18 +87,27 @@ def sources_in(path: Path) -> int:
         store.close()
 
 
-async def test_ticker_once_creates_an_owner_only_state_and_directories(
+async def test_ticker_once_creates_an_owner_only_state_but_no_directory(
     page_server: PageServer, tmp_path: Path
 ) -> None:
     page_server.set("/en", en_page(LINES))
     cfg = config(tmp_path, "private/nested/state.db", page_server.url("/en"))
 
+    refused = await once(cfg)
+
+    assert refused.returncode == 1, refused.stderr
+    assert f"the state directory {str(tmp_path / 'private' / 'nested')!r} does not exist" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    assert not present(tmp_path / "private")
+    assert page_server.hits("/en") == 0  # refused before any poll
+
+    (tmp_path / "private" / "nested").mkdir(parents=True)
     result = await once(cfg)
 
     assert result.returncode == 0, result.stderr
     state = tmp_path / "private" / "nested" / "state.db"
-    assert oct(mode(tmp_path / "private")) == oct(0o700)
-    assert oct(mode(tmp_path / "private" / "nested")) == oct(0o700)
     assert oct(mode(state)) == oct(0o600)
     for extra in ("-wal", "-shm"):  # removed at close; if left, private too
         side = Path(f"{state}{extra}")
@@ -180,6 +190,7 @@ async def test_an_existing_state_keeps_its_mode_and_world_readable_is_warned(
     group = tmp_path / "group" / "state.db"
     world = tmp_path / "world" / "state.db"
     for path, chosen in ((group, 0o640), (world, 0o644)):
+        path.parent.mkdir()
         seeded(path)
         path.chmod(chosen)
 

@@ -22,6 +22,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
+    (tmp_path / "state").mkdir()  # ticker creates the state file, never its directory
     return tmp_path / "state" / "ticker.db"
 
 
@@ -68,11 +69,12 @@ def test_open_creates_the_schema_in_wal_mode(db: Path, store: SqliteStore) -> No
     assert store.integrity_check() == "ok"
 
 
-def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
+def test_open_refuses_a_missing_directory_and_creates_none(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "c" / "ticker.db"
-    s = SqliteStore.open(path)
-    s.close()
-    assert path.is_file()
+    with pytest.raises(StoreError, match="does not exist") as info:
+        SqliteStore.open(path)
+    assert str(tmp_path / "a" / "b" / "c") in str(info.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reopen_keeps_data_and_schema(db: Path) -> None:
@@ -139,7 +141,6 @@ def test_a_database_with_corrupt_pages_is_refused_and_left_untouched(db: Path) -
 
 
 def test_a_database_from_a_newer_ticker_is_refused(db: Path) -> None:
-    db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
@@ -179,8 +180,7 @@ def test_a_read_only_directory_is_a_store_error(tmp_path: Path) -> None:
 def test_read_only_open_does_not_create_a_file(db: Path) -> None:
     with pytest.raises(StoreError):
         SqliteStore.open(db, readonly=True)
-    assert not db.exists()
-    assert not db.parent.exists()
+    assert list(db.parent.iterdir()) == []
 
 
 def test_read_only_open_reads_but_cannot_write(db: Path) -> None:

@@ -104,6 +104,11 @@ def test_the_unit_restarts_on_failure(service: dict[str, list[str]]) -> None:
     assert one(service, "Restart") == "on-failure"
 
 
+def test_the_unit_does_not_restart_a_refused_configuration(service: dict[str, list[str]]) -> None:
+    # ticker exits 2 when it refuses its configuration: a restart would only loop.
+    assert one(service, "RestartPreventExitStatus") == "2"
+
+
 def test_the_unit_runs_as_a_dynamic_user_with_its_own_directories(
     service: dict[str, list[str]],
 ) -> None:

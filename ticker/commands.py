@@ -8,13 +8,13 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ticker.cli import EXIT_FAILURE, EXIT_OK, load
 from ticker.config import Config, SourceConfig, builtin_profiles
 from ticker.durations import parse_time
-from ticker.errors import ConfigError, ExtractError, TickerError
+from ticker.errors import ConfigError, ExtractError, Problem, TickerError
 from ticker.extract import compile_selector
 from ticker.fetch import AiohttpFetcher, FetchResult, FetchSettings
 from ticker.model import PageItem, RecordedItem
@@ -23,13 +23,15 @@ from ticker.output import (
     csv_text,
     history_jsonl,
     history_rows,
+    history_table,
     iso,
     item_json,
     table,
+    width,
 )
 from ticker.pipeline import PageReading, PollOutcome, poll_source, read_page, utcnow
 from ticker.runtime import DeliverySide, build_delivery, fetch_settings
-from ticker.store import DetectionInputs, SqliteStore
+from ticker.store import DetectionInputs, SqliteStore, state_path_problem
 
 #: How long ``once`` keeps delivering before leaving the rest in the outbox for the next run.
 DRAIN_SECONDS = 120.0
@@ -61,6 +63,7 @@ async def run(args: argparse.Namespace) -> int:
     from ticker.service import Service, stdout_line
 
     config = load(args)
+    refuse_unusable_channels(config)
     return await Service(Path(args.config), config, out=stdout_line).run()
 
 
@@ -71,6 +74,7 @@ async def once(args: argparse.Namespace) -> int:
     """One pass over the sources: fetch, detect, record, deliver (or print) the new items."""
     config = load(args)
     sources = selected_sources(config, args.sources)
+    refuse_unusable_channels(config)
     store = SqliteStore.open(config.service.state)
     delivery: DeliverySide | None = None
     pending = 0
@@ -173,7 +177,16 @@ async def check(args: argparse.Namespace) -> int:
                 baseline=baseline,
             )
             marks = {n.key: n.kind.value for n in detection.new}
-            _print_check(source, page, marks, baseline=baseline, fmt=args.format, reading=reading)
+            _print_check(
+                source,
+                page,
+                marks,
+                baseline=baseline,
+                fmt=args.format,
+                reading=reading,
+                config=config,
+                now=now,
+            )
     finally:
         if store is not None:
             store.close()
@@ -188,21 +201,49 @@ def _print_check(
     baseline: bool,
     fmt: str,
     reading: PageReading,
+    config: Config,
+    now: datetime,
 ) -> None:
+    from ticker.route import AlertItem, explain_routes
+
     rows = []
+    routing: list[list[str]] = []
     for key, item in page.items():
         mark = ("baseline" if baseline else marks[key]) if key in marks else "known"
+        # Every line is routed as if new, known ones included: a rule is tested on the page
+        # as it is now, before a line it would miss arrives.
+        routed = explain_routes(
+            AlertItem(
+                item_id=0,
+                source_id=source.id,
+                source_name=source.name,
+                text=item.text,
+                link=item.link,
+                first_seen=now,
+                tags=source.tags,
+            ),
+            config.routes,
+            config.channels,
+        )
         if fmt == "jsonl":
             import json
 
-            _out(
-                json.dumps(
-                    {"source": source.id, "status": mark, "text": item.text, "link": item.link},
-                    ensure_ascii=False,
-                )
-            )
+            obj: dict[str, object] = {
+                "source": source.id,
+                "status": mark,
+                "text": item.text,
+                "link": item.link,
+            }
+            if config.channels:
+                obj["channels"] = list(routed.channels)
+                obj["routes"] = [
+                    {"route": v.index, "reached": v.reached, "channels": v.channels, "why": v.why}
+                    for v in routed.verdicts
+                ]
+            _out(json.dumps(obj, ensure_ascii=False))
         else:
             rows.append((mark.upper() if mark != "known" else mark, item.text))
+            routing.append(routed.lines())
     if reading.extraction.truncated:
         print(
             f"{source.id}: warning: the page nests deeper than the parser goes (2,048 levels); "
@@ -213,7 +254,14 @@ def _print_check(
         note = " (first poll: a baseline, nothing would be alerted)" if baseline else ""
         _out(f"{source.id}: {len(page)} item(s){note}")
         if rows:
-            _out(table(("status", "text"), rows))
+            header, *lines = table(("status", "text"), rows).splitlines()
+            # Under the text column, set in a little: the reasons belong to the line above.
+            indent = " " * (max(width(m) for m in ("status", *(r[0] for r in rows))) + 4)
+            _out(header)
+            for line, why in zip(lines, routing, strict=True):
+                _out(line)
+                for reason in why:
+                    _out(indent + reason)
         if reading.extraction.canary_found is False:
             _out(f"  warning: canary {source.canary} matched nothing: has the layout changed?")
 
@@ -301,7 +349,16 @@ async def _fetch_once(settings: FetchSettings, url: str) -> FetchResult:
 
 
 def validate(args: argparse.Namespace) -> int:
+    """Check the configuration and what it names that would stop a start: every channel URL
+    (parsed by apprise, offline) and the state path. Writes nothing."""
+    from ticker.notify import channel_url_problems
+
     config = load(args)
+    problems = channel_url_problems(config.channels) if config.channels else []
+    if (state := state_path_problem(config.service.state)) is not None:
+        problems.append(Problem(path="service.state", message=state))
+    if problems:
+        raise ConfigError(problems)
     _out(
         f"{args.config}: ok: {len(config.sources)} source(s), {len(config.channels)} channel(s), "
         f"{len(config.routes)} route(s); state {config.service.state}"
@@ -309,6 +366,20 @@ def validate(args: argparse.Namespace) -> int:
     for source in config.sources:
         _out(f"  {source.id}: {source.url} every {source.interval:g}s, items {source.items}")
     return EXIT_OK
+
+
+def refuse_unusable_channels(config: Config, *, only: Sequence[str] = ()) -> None:
+    """Stop a start on a channel URL apprise cannot use, saying which and why as validate
+    does (the journal then names it), rather than with the notifier's vaguer error.
+
+    Raises ConfigError listing every such URL.
+    """
+    if not config.channels:
+        return
+    from ticker.notify import channel_url_problems
+
+    if problems := channel_url_problems(config.channels, only=only):
+        raise ConfigError(problems)
 
 
 # -- history ---------------------------------------------------------------------------------
@@ -352,9 +423,9 @@ def history(args: argparse.Namespace) -> int:
             for chunk in csv_text(HISTORY_COLUMNS, history_rows(items)):
                 sys.stdout.write(chunk)
         else:
-            rows = [(r[0], r[2], r[3], r[4]) for r in history_rows(items)]
-            if rows:
-                _out(table(("first_seen", "source", "kind", "text"), rows))
+            text = history_table(items)
+            if text:
+                _out(text)
     finally:
         if store is not None:
             store.close()
@@ -378,6 +449,7 @@ async def notify_test(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"unknown channel {', '.join(map(repr, unknown))} (known: {', '.join(known)})"
         )
+    refuse_unusable_channels(config, only=args.channels)
     notifier = AppriseNotifier(
         [c for c in config.channels if not args.channels or c.id in args.channels]
     )
@@ -392,10 +464,10 @@ async def notify_test(args: argparse.Namespace) -> int:
         )
         for target, result in zip(targets, results, strict=True):
             if result.ok:
-                _out(f"{cid}  {target.redacted}  ok")
+                _out(f"{target.redacted}  ok")
             else:
                 failed += 1
-                _out(f"{cid}  {target.redacted}  FAILED: {result.error}")
+                _out(f"{target.redacted}  FAILED: {result.error}")
     return EXIT_FAILURE if failed else EXIT_OK
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ticker.durations import parse_duration
 from ticker.errors import ConfigError, Problem
@@ -165,21 +165,69 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 def _with_permission_warning(config: Config, file: Path, text: str) -> Config:
     # X2: a file that holds literal secrets should not be readable by others.
-    literal_secret = any(
-        url and "${" not in url and "://" in url
-        for url in re.findall(r"urls\s*=\s*\[([^\]]*)\]", text)
-    )
     try:
         mode = file.stat().st_mode
     except OSError:
         return config
-    if literal_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return config
+    channels = tomllib.loads(text).get("channels")
+    raw_urls = [
+        url
+        for channel in (channels if isinstance(channels, list) else [])
+        if isinstance(channel, dict) and isinstance(channel.get("urls"), list)
+        for url in channel["urls"]
+        if isinstance(url, str)
+    ]
+    if any(map(literal_secret, raw_urls)):
         warning = (
             f"{file} holds channel URLs (which carry tokens) and is readable by other users; "
             f"run 'chmod 600 {file}' or move the secrets to ${{VARIABLES}}"
         )
         return Config(**{**_fields(config), "warnings": (*config.warnings, warning)})
     return config
+
+
+_VAR_STANDIN = "tickervar"  # a ${VAR}'s stand-in: a part holding it is not literal
+_SECRET_NAME = re.compile(r"pass|secret|token|key|auth|sig|cred", re.IGNORECASE)
+
+
+def _token_like(value: str) -> bool:
+    """A long word, or a mixed one of letters and digits: ``s3cr3tpath``, not ``notify``."""
+    has_digit = any(c.isdigit() for c in value)
+    return len(value) >= 16 or (len(value) >= 8 and has_digit and any(c.isalpha() for c in value))
+
+
+def literal_secret(url: str) -> bool:
+    """Whether a channel URL as written (its ``${VARS}`` not substituted) holds a secret: a
+    password, a host that is a token (ticker.log.host_is_secret) or a user beside one, a
+    token-like path segment or query value, or any value of a query parameter named like a
+    secret (``?pass=``, ``?token=``). ``json://127.0.0.1:8080/notify`` holds none."""
+    from ticker.log import host_is_secret
+
+    text = _VAR.sub(lambda m: "$" if m.group(0) == "$$" else _VAR_STANDIN, url)
+
+    def literal(part: str | None) -> bool:
+        return bool(part) and _VAR_STANDIN not in (part or "").lower()
+
+    try:
+        parts = urlsplit(text)
+        scheme, host = parts.scheme, parts.hostname or ""
+        user, password = parts.username, parts.password
+    except ValueError:
+        return literal(text)
+    netloc_host = parts.netloc.rpartition("@")[2]
+    secret_host = host_is_secret(scheme, host)
+    if literal(password) or (secret_host and literal(user)):
+        return True
+    if secret_host and literal(netloc_host):
+        return True
+    if any(literal(seg) and _token_like(seg) for seg in parts.path.split("/")):
+        return True
+    return any(
+        literal(value) and (_SECRET_NAME.search(name) is not None or _token_like(value))
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
 
 
 def _fields(obj: Any) -> dict[str, Any]:

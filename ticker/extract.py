@@ -7,6 +7,7 @@ and never a crash at poll time. Extraction is bounded (F7): at most ``max_items`
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -69,6 +70,8 @@ def compile_selector(spec: str) -> Selector:
     Raises ValueError with a message fit for a person when the selector is invalid.
     """
     kind, sep, expr = spec.partition(":")
+    # What may be a mistyped prefix, for the error message only.
+    prefix = kind if sep and kind not in KINDS and _PREFIX_LIKE.fullmatch(kind) else None
     if not sep or kind not in KINDS:
         # "div.ticker a" or "a:hover" are CSS written without the prefix.
         kind, expr = "css", spec
@@ -85,7 +88,7 @@ def compile_selector(spec: str) -> Selector:
         try:
             xpath = css2xpath(expr)
         except Exception as exc:  # cssselect raises several unrelated types
-            raise ValueError(f"invalid CSS selector {expr!r}: {_first_line(exc)}") from exc
+            raise ValueError(_css_error(spec, expr, prefix, exc)) from exc
     else:
         xpath = expr
     try:
@@ -107,6 +110,24 @@ def compile_selector(spec: str) -> Selector:
 
 
 _SELF_TRANSLATOR = HTMLTranslator()  # the translator parsel's css2xpath uses
+_PREFIX_LIKE = re.compile(r"[A-Za-z]+")
+_PREFIXES = "the prefixes are css:, xpath: and jmespath:"
+
+
+def _css_error(spec: str, expr: str, prefix: str | None, exc: Exception) -> str:
+    """A bare selector is CSS, so a mistyped prefix ("cs:.item") fails as CSS, at the colon:
+    name the prefixes instead of the parser's position when the word is close to one."""
+    message = f"invalid CSS selector {expr!r}: {_first_line(exc)}"
+    if prefix is None:
+        return message
+    word = prefix.lower()
+    close = [word] if word in KINDS else difflib.get_close_matches(word, KINDS, n=1)
+    if close:
+        return (
+            f"unknown selector prefix '{prefix}:' in {spec!r} (did you mean '{close[0]}:'?); "
+            f"{_PREFIXES}"
+        )
+    return f"{message} (a selector without a prefix is CSS; {_PREFIXES})"
 
 
 def _css_shape(expr: str) -> tuple[bool, tuple[tuple[str, str], ...], bool]:

@@ -103,11 +103,7 @@ def secret_parts(url: str) -> set[str]:
         if piece:
             out.add(piece)
             out.add(unquote(piece))
-    host = parts.hostname or ""
-    # In tgram://TOKEN/CHAT or slack://A/B/C the "host" is the token itself.
-    if parts.scheme not in ("http", "https", "mailto", "mailtos", "json", "xml", "form") or (
-        host and "." not in host and host != "localhost"
-    ):
+    if host_is_secret(parts.scheme, parts.hostname or ""):
         out.add(parts.netloc.rpartition("@")[2])
     for segment in parts.path.split("/"):
         if len(segment) >= 6:
@@ -120,6 +116,21 @@ def secret_parts(url: str) -> set[str]:
             out.add(unquote(value))
     out.discard("")
     return out
+
+
+#: Schemes whose host is a server's name; elsewhere (tgram://TOKEN/CHAT, slack://A/B/C) the
+#: "host" is often the token itself.
+PUBLIC_HOST_SCHEMES = frozenset(
+    {"http", "https", "mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms"}
+)
+
+
+def host_is_secret(scheme: str, host: str) -> bool:
+    """Whether an apprise URL's host may be a secret: any host of a scheme outside
+    PUBLIC_HOST_SCHEMES, and a dotless name (a token-like word, not a server) within it."""
+    if scheme.lower() not in PUBLIC_HOST_SCHEMES:
+        return True
+    return bool(host) and "." not in host and ":" not in host and host != "localhost"
 
 
 def source_secret_parts(url: str) -> set[str]:
@@ -224,6 +235,15 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: TextIO | None =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    library_level = logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
+    debug = numeric <= logging.DEBUG
+    library_level = logging.DEBUG if debug else logging.WARNING
     for name in ("apprise", "urllib3", "aiohttp", "asyncio", "apscheduler", "charset_normalizer"):
         logging.getLogger(name).setLevel(max(library_level, numeric))
+    # apprise's own lines repeat the delivery event ticker logs for each send (which quotes
+    # apprise's reason, captured per send in its result) and show ticker's internal URL
+    # parameters: below debug they stay with that capture. The NullHandler keeps logging's
+    # last-resort handler from printing them anyway.
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.propagate = debug
+    if not any(isinstance(h, logging.NullHandler) for h in apprise_log.handlers):
+        apprise_log.addHandler(logging.NullHandler())

@@ -16,11 +16,13 @@ status and ``Retry-After`` of the last response, or a read timeout (an unknown o
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import hashlib
+import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ticker.config import ChannelConfig
 from ticker.durations import parse_retry_after
-from ticker.errors import NotifyError
+from ticker.errors import NotifyError, Problem
 
 #: Seconds between two sends on one URL, by apprise scheme, unless a channel sets min_interval.
 #: Telegram allows about one message a second per chat; Slack webhooks one a second.
@@ -47,7 +49,8 @@ _HTTP_CODE = re.compile(r"error=(\d{3})")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """One apprise URL of a channel. ``key`` names it in the state (the URL holds secrets)."""
+    """One apprise URL of a channel. ``key`` names it in the state (the URL holds secrets);
+    ``redacted`` is its label (``target_label``), what listings and logs show."""
 
     channel_id: str
     key: str
@@ -112,6 +115,30 @@ def redact_url(url: str) -> str:
     except ValueError:
         host = ""
     return f"{scheme}://{host + '/' if host else ''}***"
+
+
+def target_label(channel_id: str, position: int, url: str) -> str:
+    """A stable name for a channel's URL that holds no secret, to tell its URLs apart in
+    listings and logs: ``desk[1] json://127.0.0.1:8080 #3f9a``. The host (and port) shows only
+    where it is a server's name (see ticker.log.host_is_secret: in tgram://TOKEN/CHAT it is the
+    token); the path, credentials and query never show, the 4 hex digits of a hash of the whole
+    URL tell apart URLs that differ only there (16 bits say nothing of a token)."""
+    from ticker.log import host_is_secret
+
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower() if sep else "?"
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        host, port = "", None
+    if host and not host_is_secret(scheme, host):
+        shown = f"[{host}]" if ":" in host else host
+        shown += "" if port is None else f":{port}"
+    else:
+        shown = "***"
+    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:4]
+    return f"{channel_id}[{position}] {scheme}://{shown} #{digest}"
 
 
 @dataclass(slots=True)
@@ -197,8 +224,8 @@ class AppriseNotifier:
         self._asset = apprise.AppriseAsset(secure_logging=True, service_timeout=0, async_mode=False)
         _watch_requests()
         for channel in channels:
-            for url in self._channel_urls(channel):
-                self._add(channel, url)
+            for position, url in enumerate(self._channel_urls(channel)):
+                self._add(channel, url, position)
 
     def _channel_urls(self, channel: ChannelConfig) -> list[str]:
         urls = list(channel.urls)
@@ -215,12 +242,13 @@ class AppriseNotifier:
             raise NotifyError(f"channel {channel_id!r}: apprise config {str(path)!r} has no URLs")
         return urls
 
-    def _add(self, channel: ChannelConfig, raw_url: str) -> None:
+    def _add(self, channel: ChannelConfig, raw_url: str, position: int) -> None:
         url = tune_url(raw_url)
         obj = self._apprise.Apprise(asset=self._asset)
         if not obj.add(url) or len(obj) != 1:
             raise NotifyError(
-                f"channel {channel.id!r}: apprise cannot use URL {redact_url(raw_url)} "
+                f"channel {channel.id!r}: apprise cannot use URL "
+                f"{target_label(channel.id, position, raw_url)} "
                 "(check its form at https://github.com/caronc/apprise/wiki)"
             )
         for plugin in obj:
@@ -234,7 +262,7 @@ class AppriseNotifier:
             channel_id=channel.id,
             key=key,
             url=url,
-            redacted=redact_url(raw_url),
+            redacted=target_label(channel.id, position, raw_url),
             scheme=scheme,
             pacing=pacing,
         )
@@ -285,3 +313,74 @@ def _last_message(result: Any) -> str | None:
             if entry.level in ("WARNING", "ERROR"):
                 messages.append(str(entry.message))
     return messages[-1] if messages else None
+
+
+# -- offline check of channel URLs ------------------------------------------------------------
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
+
+
+def channel_url_problems(
+    channels: Sequence[ChannelConfig], *, only: Collection[str] = ()
+) -> list[Problem]:
+    """Each channel URL apprise cannot use, located as ``channels[i].urls[j]``; offline.
+
+    Each URL goes through the same ``Apprise.add`` that :class:`AppriseNotifier` will use
+    (apprise parses it and builds the plugin, which refuses bad tokens and ids; nothing is
+    sent). A message names the scheme only, never the URL: its other parts are secrets.
+    ``channels`` is the whole configured list, so positions match the file; ``only`` restricts
+    the check to those channel ids.
+    """
+    import apprise  # late: ``ticker --help`` stays fast
+
+    manager: Any = apprise.NotificationManager()  # type: ignore[no-untyped-call]
+    enabled = set(manager.schemas(include_disabled=False))
+    known = set(manager.schemas(include_disabled=True))
+    asset = apprise.AppriseAsset(secure_logging=True, service_timeout=0, async_mode=False)
+    problems: list[Problem] = []
+    with _apprise_quiet():
+        for i, channel in enumerate(channels):
+            if only and channel.id not in only:
+                continue
+            for j, url in enumerate(channel.urls):
+                obj = apprise.Apprise(asset=asset)
+                if obj.add(tune_url(url)) and len(obj) == 1:
+                    continue
+                message = _why_unusable(url.partition("://")[0].lower(), enabled, known)
+                problems.append(Problem(path=f"channels[{i}].urls[{j}]", message=message))
+    return problems
+
+
+def _why_unusable(scheme: str, enabled: set[str], known: set[str]) -> str:
+    if not _SCHEME.fullmatch(scheme):
+        return "not an apprise URL: it has no service name before '://'"
+    if scheme in ("http", "https"):
+        return (
+            f"apprise recognises no service in this {scheme}:// URL (a service's own webhook "
+            "URL, such as Discord's or Slack's, or json:// for a plain web hook)"
+        )
+    if scheme in enabled:
+        return f"apprise cannot use this {scheme}:// URL (check its token and ids)"
+    if scheme in known:
+        return f"apprise's {scheme}:// service is not available on this system"
+    close = difflib.get_close_matches(scheme, enabled, n=1)
+    hint = f" (did you mean '{close[0]}://'?)" if close else ""
+    return f"apprise has no service '{scheme}://'{hint}"
+
+
+class _DropAll(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextmanager
+def _apprise_quiet() -> Iterator[None]:
+    """Silence apprise's logger while checking: its lines would repeat ours with parts of the
+    URL (a token it finds invalid is quoted in full)."""
+    logger = logging.getLogger("apprise")
+    drop = _DropAll()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)

@@ -25,8 +25,6 @@ def item_json(
     first_seen: datetime,
     kind: str = "new",
     update_of: str | None = None,
-    last_seen: datetime | None = None,
-    delivered_after_s: float | None = None,
 ) -> str:
     """One item as a JSON line: ``source``, ``text``, ``link``, ``first_seen`` (the contract of
     product.md), plus ``kind`` and, for an edited line, the text it replaced."""
@@ -37,53 +35,82 @@ def item_json(
         "first_seen": iso(first_seen),
         "kind": kind,
     }
-    if last_seen is not None:
-        obj["last_seen"] = iso(last_seen)
     if update_of is not None:
         obj["update_of"] = update_of
-    if delivered_after_s is not None:
-        obj["delivered_after_s"] = delivered_after_s
     return json.dumps(obj, ensure_ascii=False)
 
 
 HISTORY_COLUMNS = (
     "first_seen", "last_seen", "source", "kind", "text", "link", "update_of", "delivered_after_s",
 )  # fmt: skip
+#: The table's columns (a terminal's width); an update's replaced line follows on its own line.
+HISTORY_TABLE_COLUMNS = ("first_seen", "source", "kind", "delivered_after_s", "text")
+
+
+def history_record(it: RecordedItem) -> dict[str, str | float | None]:
+    """One recorded item as the three history formats share it: HISTORY_COLUMNS, None for
+    what it lacks (no replaced line, never delivered)."""
+    return {
+        "first_seen": iso(it.first_seen),
+        "last_seen": iso(it.last_seen),
+        "source": it.source_id,
+        "kind": it.kind.value,
+        "text": it.text,
+        "link": it.link,
+        "update_of": it.update_of_text,
+        "delivered_after_s": _latency(it),
+    }
+
+
+def _latency(it: RecordedItem) -> float | None:
+    """Seconds from first seen to first delivered, the figure a newsroom cares about."""
+    if it.first_delivered is None:
+        return None
+    return round((it.first_delivered - it.first_seen).total_seconds(), 1)
+
+
+def _cell(value: str | float | None, none: str = "") -> str:
+    if value is None:
+        return none
+    return f"{value:.1f}" if isinstance(value, float) else value
 
 
 def history_rows(items: Iterable[RecordedItem]) -> Iterable[tuple[str, ...]]:
+    """CSV rows: HISTORY_COLUMNS, empty for what an item lacks."""
     for it in items:
-        yield (
-            iso(it.first_seen),
-            iso(it.last_seen),
-            it.source_id,
-            it.kind.value,
-            it.text,
-            it.link or "",
-            it.update_of_text or "",
-            _latency(it),
-        )
-
-
-def _latency(it: RecordedItem) -> str:
-    """Seconds from first seen to first delivered, the figure a newsroom cares about."""
-    if it.first_delivered is None:
-        return ""
-    return f"{(it.first_delivered - it.first_seen).total_seconds():.1f}"
+        record = history_record(it)
+        yield tuple(_cell(record[c]) for c in HISTORY_COLUMNS)
 
 
 def history_jsonl(items: Iterable[RecordedItem]) -> Iterable[str]:
+    """JSON lines: every key of HISTORY_COLUMNS, null for what an item lacks (as CSV's empty
+    cell), in the order of ``once``'s lines."""
+    order = (
+        "source", "text", "link", "first_seen", "kind", "last_seen", "update_of",
+        "delivered_after_s",
+    )  # fmt: skip
     for it in items:
-        yield item_json(
-            source=it.source_id,
-            text=it.text,
-            link=it.link,
-            first_seen=it.first_seen,
-            last_seen=it.last_seen,
-            kind=it.kind.value,
-            update_of=it.update_of_text,
-            delivered_after_s=float(_latency(it)) if it.first_delivered else None,
-        )
+        record = history_record(it)
+        yield json.dumps({k: record[k] for k in order}, ensure_ascii=False)
+
+
+def history_table(items: Iterable[RecordedItem]) -> str:
+    """An aligned table of HISTORY_TABLE_COLUMNS ("-": never delivered); below an update, the
+    line it replaced. Empty when there are no items."""
+    records = [history_record(it) for it in items]
+    if not records:
+        return ""
+    rows = [tuple(_cell(r[c], "-") for c in HISTORY_TABLE_COLUMNS) for r in records]
+    header, *lines = table(HISTORY_TABLE_COLUMNS, rows).splitlines()
+    # The replaced line sits under the text column, where the eye compares it with the new one.
+    fixed = range(len(HISTORY_TABLE_COLUMNS) - 1)
+    indent = " " * sum(max(width(x[i]) for x in (HISTORY_TABLE_COLUMNS, *rows)) + 2 for i in fixed)
+    out = [header]
+    for line, record in zip(lines, records, strict=True):
+        out.append(line)
+        if record["update_of"] is not None:
+            out.append(f"{indent}(was: {record['update_of']})")
+    return "\n".join(out)
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterable[str]:

@@ -84,6 +84,94 @@ def channels_for(
     return [c.id for c in channels if c.id in wanted]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteVerdict:
+    """What one route decided for one item, and the condition that decided it."""
+
+    index: int  # 0 for the first [[routes]] of the file, as in validate's routes[0]
+    channels: tuple[str, ...]
+    reached: bool
+    why: str  # "match '(?i)gaza'", "excluded by '(?i)sports'", ...
+
+    def line(self) -> str:
+        if self.reached:
+            return f"-> {', '.join(self.channels)} (routes[{self.index}]: {self.why})"
+        return f"x routes[{self.index}]: {self.why}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteExplanation:
+    """Where an item goes (``channels``, as channels_for says) and why, route by route."""
+
+    channels: tuple[str, ...]
+    verdicts: tuple[RouteVerdict, ...]
+    no_routes: bool
+
+    def lines(self) -> list[str]:
+        if self.no_routes:
+            return ["-> every channel (no routes)"] if self.channels else []
+        out = [v.line() for v in self.verdicts]
+        if not self.channels:
+            out.append("x no route reaches a channel: this line would not be alerted")
+        elif len(self.verdicts) > 1:
+            # The sum of the routes: one route's exclude does not keep a line from a channel
+            # that another route sends it to.
+            out.append(f"=> {', '.join(self.channels)}")
+        return out
+
+
+def _quoted(patterns: Iterable[str]) -> str:
+    return "[" + ", ".join(f"'{p}'" for p in patterns) + "]"
+
+
+def route_verdict(index: int, route: RouteConfig, item: AlertItem) -> RouteVerdict:
+    """route_matches, with the condition that decided it: the first failing filter in the
+    order route_matches checks them (source, tags, match, exclude), or what let the item in."""
+
+    def no(why: str) -> RouteVerdict:
+        return RouteVerdict(index=index, channels=route.channels, reached=False, why=why)
+
+    if route.sources and item.source_id not in route.sources:
+        return no(f"source '{item.source_id}' is not among {_quoted(route.sources)}")
+    if route.tags and not set(route.tags) & set(item.tags):
+        return no(f"source '{item.source_id}' has none of the tags {_quoted(route.tags)}")
+    hit = next((p for p in route.match if p.search(item.text)), None)
+    if route.match and hit is None:
+        return no(f"no match among {_quoted(p.pattern for p in route.match)}")
+    excluded = next((p for p in route.exclude if p.search(item.text)), None)
+    if excluded is not None:
+        return no(f"excluded by '{excluded.pattern}'")
+    why = []
+    if route.sources:
+        why.append(f"source '{item.source_id}'")
+    if route.tags:
+        why.append(f"tag '{next(t for t in route.tags if t in item.tags)}'")
+    if hit is not None:
+        why.append(f"match '{hit.pattern}'")
+    return RouteVerdict(
+        index=index,
+        channels=route.channels,
+        reached=True,
+        why=", ".join(why) or "every line",
+    )
+
+
+def explain_routes(
+    item: AlertItem, routes: Sequence[RouteConfig], channels: Sequence[ChannelConfig]
+) -> RouteExplanation:
+    """Where routing sends ``item`` and which condition of each route decided it, for
+    ``ticker check``: the same answer as channels_for, with the reasons."""
+    if not routes:
+        return RouteExplanation(channels=tuple(c.id for c in channels), verdicts=(), no_routes=True)
+    verdicts = tuple(route_verdict(n, r, item) for n, r in enumerate(routes))
+    wanted = {cid for v in verdicts if v.reached for cid in v.channels}
+    return RouteExplanation(
+        channels=tuple(c.id for c in channels if c.id in wanted),
+        verdicts=verdicts,
+        no_routes=False,
+    )
+
+
 def plan(
     items: Sequence[AlertItem],
     *,

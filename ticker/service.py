@@ -5,14 +5,18 @@ in reverse. One APScheduler job per source at its interval with jitter; never tw
 source at once (max_instances=1), an overrunning poll is coalesced; a failing source backs off
 exponentially and returns to its interval on the first success. SIGTERM/SIGINT stop scheduling
 and let in-flight polls and sends finish within ``stop_timeout``; SIGHUP re-reads the
-configuration and keeps the old one when the new one is invalid. Under systemd: READY=1 once the
-first schedule is set, WATCHDOG=1 from the event loop while it makes progress.
+configuration and keeps the old one when the new one is invalid, and rebuilds the endpoint when
+its listen, token or hostnames changed (on its old address if the new one cannot be bound).
+Under systemd: READY=1 once the first schedule is set, WATCHDOG=1 from the event loop while it
+makes progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import errno
 import random
 import signal
 import sys
@@ -41,6 +45,7 @@ from ticker.store import SqliteStore
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ticker.httpserver import HttpEndpoint
     from ticker.metrics import Metrics
     from ticker.store_outbox import Delivery
 
@@ -119,6 +124,14 @@ class Service:
         self.listeners: list[Callable[[str, PollOutcome], None]] = []
         self._setup_done = asyncio.Event()
         self._reload_pending = False
+        # The endpoint, the address it is bound to and the settings it was built with: a
+        # reload rebuilds it when these change (see _swap_endpoint).
+        self._endpoint: HttpEndpoint | None = None
+        self._endpoint_listen: tuple[str, int] | None = None
+        self._endpoint_settings: tuple[object, ...] | None = None
+        self._endpoint_lock = asyncio.Lock()
+        self._endpoint_closed = False
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -144,11 +157,9 @@ class Service:
             from ticker.metrics import Metrics
 
             self.metrics = Metrics()
+            stack.push_async_callback(self._stop_endpoint)
             if self.config.service.listen is not None:
-                from ticker.web import start_web
-
-                runner = await start_web(self, *self.config.service.listen)
-                stack.push_async_callback(runner.cleanup)
+                await self._bind(self.config.service.listen)
             self.scheduler = AsyncIOScheduler(timezone="UTC")
             self._schedule_all(first_run=True, polled=early)
             self.scheduler.start()
@@ -532,8 +543,23 @@ class Service:
                 note="still running on the previous configuration",
             )
             return
+        from ticker.notify import channel_url_problems
+
+        # A URL apprise cannot use would stop every delivery once the old sender is gone.
+        unusable = channel_url_problems(new.channels)
+        if unusable:
+            log.error(
+                "reload_failed",
+                problems=[str(p) for p in unusable],
+                note="still running on the previous configuration",
+            )
+            return
         if new.service.state != self.config.service.state:
             log.warning("reload_state_ignored", note="a new state path needs a restart")
+            # Everything else (the endpoint's reads included) goes on with the state in use.
+            new = dataclasses.replace(
+                new, service=dataclasses.replace(new.service, state=self.config.service.state)
+            )
         from ticker.log import REDACTOR
 
         REDACTOR.add_urls(
@@ -556,8 +582,109 @@ class Service:
             with contextlib.suppress(Exception):
                 self.scheduler.remove_job(sid)
         self._schedule_all(first_run=False)
-        asyncio.get_running_loop().create_task(self._swap_delivery(new))
+        for job in (self._swap_delivery(new), self._swap_endpoint()):
+            task = asyncio.get_running_loop().create_task(job)
+            self._background.add(task)  # a task only the loop refers to may be collected
+            task.add_done_callback(self._background.discard)
         log.info("reloaded", sources=len(self.sources), channels=len(new.channels))
+
+    # -- endpoint ----------------------------------------------------------------------------
+
+    async def _bind(self, listen: tuple[str, int]) -> None:
+        """Serve the endpoint on ``listen``, built from the configuration now in use (its token
+        and hostnames). Raises OSError when the address cannot be bound."""
+        from ticker.web import start_web
+
+        self._endpoint = await start_web(self, *listen)
+        self._endpoint_listen = listen
+        self._endpoint_settings = endpoint_settings(self.config)
+
+    async def _stop_endpoint(self) -> None:
+        async with self._endpoint_lock:
+            self._endpoint_closed = True  # a reload's swap still to come must not bind again
+            await self._unbind()
+
+    async def _unbind(self) -> None:
+        endpoint, self._endpoint, self._endpoint_listen = self._endpoint, None, None
+        self._endpoint_settings = None
+        if endpoint is not None:
+            await endpoint.cleanup()
+
+    async def _swap_endpoint(self) -> None:
+        """Reload: serve the endpoint as the configuration now says (address, token, hostnames,
+        connection cap). A new address is bound before the old one is let go; one that cannot
+        be bound leaves the endpoint where it was, with the reason logged. Live streams of the
+        old endpoint are closed (their clients reconnect, and a changed token then applies)."""
+        async with self._endpoint_lock:
+            config = self.config
+            if self._endpoint_closed or endpoint_settings(config) == self._endpoint_settings:
+                return
+            old_listen, listen = self._endpoint_listen, config.service.listen
+            changed = [
+                name
+                for name, was, now in zip(
+                    ("listen", "token", "hostnames", "max_connections"),
+                    self._endpoint_settings or (None,) * 4,
+                    endpoint_settings(config),
+                    strict=True,
+                )
+                if was != now
+            ]
+            if listen is None:
+                await self._unbind()
+                log.info("endpoint_stopped", previous=_address(old_listen), note="no listen")
+                return
+            old = self._endpoint
+            try:
+                await self._bind(listen)
+            except OSError as exc:
+                # Bound to the same port, the old endpoint itself may hold the address (a new
+                # token, or 127.0.0.1 -> 0.0.0.0): let it go, then bind, or take it back.
+                if not (
+                    old is not None
+                    and old_listen is not None
+                    and exc.errno == errno.EADDRINUSE
+                    and old_listen[1] == listen[1]
+                ):
+                    self._listen_failed(listen, old_listen, exc)
+                    return
+                await self._unbind()
+                try:
+                    await self._bind(listen)
+                except OSError as again:
+                    self._listen_failed(listen, old_listen, again)
+                    try:
+                        await self._bind(old_listen)  # the new token and hostnames apply
+                    except OSError as lost:
+                        log.error(
+                            "endpoint_down",
+                            listen=_address(old_listen),
+                            error=str(lost),
+                            note="the endpoint could not take its address back; "
+                            "fix [service] listen and reload",
+                        )
+                    return
+            else:
+                if old is not None:
+                    await old.cleanup()
+            log.info(
+                "endpoint_reloaded",
+                listen=_address(listen),
+                previous=_address(old_listen),
+                changed=changed,
+            )
+
+    def _listen_failed(
+        self, listen: tuple[str, int], old: tuple[str, int] | None, exc: OSError
+    ) -> None:
+        log.error(
+            "reload_listen_failed",
+            listen=_address(listen),
+            error=exc.strerror or str(exc),
+            note=f"the endpoint stays on {_address(old)}"
+            if old is not None
+            else "the endpoint is not serving",
+        )
 
     async def _swap_delivery(self, config: Config) -> None:
         old_task, old = self._sender_task, self.delivery
@@ -569,6 +696,16 @@ class Service:
             await old.sender.wait_in_flight(5)
             old.close()
         self._start_delivery(config)
+
+
+def endpoint_settings(config: Config) -> tuple[object, ...]:
+    """What the endpoint is built from: a reload that changes any of it rebuilds it."""
+    s = config.service
+    return (s.listen, s.token, s.hostnames, s.max_connections)
+
+
+def _address(listen: tuple[str, int] | None) -> str | None:
+    return None if listen is None else f"{listen[0]}:{listen[1]}"
 
 
 def _listen_text(config: Config) -> str | None:

@@ -171,9 +171,12 @@ class SqliteStore(OutboxMixin):
         """Open (creating and migrating unless ``readonly``) the state database at ``path``.
 
         Raises StoreError naming the file when it is not a SQLite database, is corrupt, is
-        newer than this ticker, or cannot be created; the file is never overwritten.
+        newer than this ticker, or cannot be created (see :func:`state_path_problem`: its
+        directory is never created); the file is never overwritten.
         """
         file = Path(path)
+        if not readonly and (problem := _path_problem(file)) is not None:
+            raise StoreError(problem)
         _check_header(file)
         if readonly:
             uri = f"file:{file.resolve()}?mode=ro"
@@ -714,13 +717,61 @@ def _check_header(file: Path) -> None:
         )
 
 
+def state_path_problem(file: Path) -> str | None:
+    """Why ``ticker run`` could not open or create the state file at ``file``, or None.
+
+    The same words :meth:`SqliteStore.open` refuses with; reads only, creates nothing.
+    """
+    if (problem := _path_problem(file)) is not None:
+        return problem
+    try:
+        _check_header(file)
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def _path_problem(file: Path) -> str | None:
+    """The state's directory must exist: ticker never creates it, since a typo in the path
+    would otherwise start a new, empty history (under systemd, ``StateDirectory=`` makes it).
+    Writability is ``os.access`` for the user running this check: root passes it everywhere
+    but on read-only or immutable files and directories."""
+    directory = file.parent
+    if not directory.is_dir():
+        blocker = directory
+        while not os.path.lexists(blocker) and blocker.parent != blocker:
+            blocker = blocker.parent
+        if blocker.is_symlink() and not blocker.exists():
+            return str(_dangling(blocker, what="directory"))
+        if os.path.lexists(blocker) and not blocker.is_dir():
+            return (
+                f"the state directory {str(directory)!r} cannot exist: {str(blocker)!r} is a "
+                "file, not a directory (point [service] state elsewhere)"
+            )
+        return (
+            f"the state directory {str(directory)!r} does not exist, and ticker does not create "
+            "it (a mistyped path would start a new, empty history): create it "
+            f"('install -d -m 700 {directory}') or correct [service] state"
+        )
+    if file.is_symlink() and not file.exists():
+        return str(_dangling(file))
+    if file.is_dir():
+        return f"state path {str(file)!r} is a directory; name a file"
+    who = f"the user running ticker (uid {os.getuid()})"
+    if file.exists() and not os.access(file, os.R_OK | os.W_OK):
+        return f"state file {str(file)!r} is not readable and writable by {who}"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        # SQLite creates -wal and -shm beside the file, even when the file exists.
+        return f"the state directory {str(directory)!r} is not writable by {who}"
+    return None
+
+
 def _create_private(file: Path) -> None:
-    """Create the state file owner-only (0600), and the directories it needs (0700), whatever
-    the umask: it holds every alert and each source's errors. Created with O_EXCL|O_NOFOLLOW
-    before SQLite opens it, so a symlink is never followed into a new file and there is no
-    moment when the file exists with looser modes; SQLite gives -wal and -shm the main file's
-    mode. An existing file keeps its mode (group access may be deliberate)."""
-    _make_private_dirs(file.parent)
+    """Create the state file owner-only (0600), whatever the umask: it holds every alert and
+    each source's errors. Created with O_EXCL|O_NOFOLLOW before SQLite opens it, so a symlink
+    is never followed into a new file and there is no moment when the file exists with looser
+    modes; SQLite gives -wal and -shm the main file's mode. An existing file keeps its mode
+    (group access may be deliberate). Its directory must exist (see _path_problem)."""
     if os.path.lexists(file):
         _warn_if_world_readable(file)
         return
@@ -742,32 +793,6 @@ def _create_private(file: Path) -> None:
         os.fchmod(fd, 0o600)  # exact, whatever bits the umask removed or left
     finally:
         os.close(fd)
-
-
-def _make_private_dirs(directory: Path) -> None:
-    """Create the missing directories of ``directory`` as 0700; existing ones are left as they
-    are. A dangling symlink in the way is refused, never followed."""
-    d = directory
-    try:
-        missing: list[Path] = []
-        while not d.is_dir() and d.parent != d:
-            missing.append(d)
-            d = d.parent
-        for d in reversed(missing):
-            try:
-                os.mkdir(d, 0o700)
-            except FileExistsError:
-                if d.is_dir():  # created meanwhile by another process
-                    continue
-                if d.is_symlink():
-                    raise _dangling(d, what="directory") from None
-                raise StoreError(
-                    f"cannot create the state directory {str(d)!r}: a file is in the way "
-                    "(move it, or point [service] state elsewhere)"
-                ) from None
-            os.chmod(d, 0o700)  # exact, even under an odd umask
-    except OSError as exc:
-        raise StoreError(f"cannot create the state directory {str(d)!r}: {exc.strerror}") from exc
 
 
 def _dangling(link: Path, *, what: str = "file") -> StoreError:

@@ -163,13 +163,19 @@ async def read(
         ) from None
 
 
-async def _items(request: web.Request) -> list[RecordedItem]:
+async def _items(request: web.Request, *, include_baseline: bool = True) -> list[RecordedItem]:
     from ticker.store_reads import search_page
 
     q = _query(request)
     reads = request.app[READS_KEY]
     page = await read(
-        request, search_page, reads, sources=q["sources"], since=q["since"], limit=q["limit"]
+        request,
+        search_page,
+        reads,
+        sources=q["sources"],
+        since=q["since"],
+        limit=q["limit"],
+        include_baseline=include_baseline,
     )
     return page.items
 
@@ -253,7 +259,10 @@ def atom_feed(
 async def feed_atom(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     names = {sid: rt.config.name for sid, rt in service.sources.items()}
-    items = await _items(request)
+    # A baseline is what the ticker showed at install time, not news: a feed reader would
+    # present it as such, so it is left out (as on the live page) unless asked for.
+    baseline = request.query.get("baseline") in ("1", "true", "yes")
+    items = await _items(request, include_baseline=baseline)
     feed_id = (
         f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'ticker-feed:{service.config.service.state}')}"
     )

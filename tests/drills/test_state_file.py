@@ -104,8 +104,8 @@ def test_run_under_umask_022_keeps_the_state_private_and_follows_no_dangling_sym
     tmp_path: Path, pages: PageServer, tickers: Tickers, figures: dict[str, Any]
 ) -> None:
     """Issue 12, finding 9: ``ticker run`` started from cron or a shell (umask 022) makes the
-    state, its -wal and -shm and its new directories owner-only, and refuses a dangling symlink
-    as the state without creating its target."""
+    state, its -wal and -shm owner-only, and refuses a dangling symlink as the state without
+    creating its target. Issue 14: it creates no directory; a missing one is refused."""
     pages.set_lines("/news", ["A line on a page that is fine"])
     old = os.umask(0o022)
     try:
@@ -114,9 +114,15 @@ def test_run_under_umask_022_keeps_the_state_private_and_follows_no_dangling_sym
         cfg = write_config(
             tmp_path, service_toml(state=str(state)), source_toml("news", pages.url("/news"))
         )
+        missing = tickers.start(cfg)
+        missing_code = missing.wait_exit(RUN_GRACE)
+        if missing_code is None:
+            missing.kill9()
+        dirs_created = os.path.lexists(private)
+        (private / "nested").mkdir(parents=True)  # as the operator (or StateDirectory=) does
         run = tickers.start(cfg)
         run.wait_baseline("news")
-        files = [private, private / "nested", state, Path(f"{state}-wal"), Path(f"{state}-shm")]
+        files = [state, Path(f"{state}-wal"), Path(f"{state}-shm")]
         modes = {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in files}
         run.terminate()
 
@@ -133,10 +139,20 @@ def test_run_under_umask_022_keeps_the_state_private_and_follows_no_dangling_sym
             refused.kill9()
     finally:
         os.umask(old)
-    figures.update(modes=modes, dangling_exit=code, dangling_message=_error_line(refused.stderr))
+    figures.update(
+        modes=modes,
+        missing_dir_exit=missing_code,
+        missing_dir_message=_error_line(missing.stderr),
+        dangling_exit=code,
+        dangling_message=_error_line(refused.stderr),
+    )
+    assert missing_code not in (None, 0), (
+        f"ticker run started without its state directory:\n{missing.tail()}"
+    )
+    assert "does not exist" in missing.stderr
+    assert str(private / "nested") in missing.stderr
+    assert not dirs_created, "ticker created the missing state directory"
     assert modes == {
-        "private": oct(0o700),
-        "private/nested": oct(0o700),
         "private/nested/state.db": oct(0o600),
         "private/nested/state.db-wal": oct(0o600),
         "private/nested/state.db-shm": oct(0o600),
