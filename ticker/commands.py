@@ -18,7 +18,7 @@ from ticker.errors import ConfigError, ExtractError, Problem, TickerError
 from ticker.extract import compile_selector
 from ticker.fetch import AiohttpFetcher, FetchResult, FetchSettings
 from ticker.model import PageItem, RecordedItem
-from ticker.output import (
+from ticker.views import (
     HISTORY_COLUMNS,
     csv_text,
     history_jsonl,

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 import structlog
 from aiohttp import web
 
-from ticker.output import iso
+from ticker.views import iso
 from ticker.store import timeline
 from ticker.store_reads import MAX_QUERY, search_page
 from ticker.web import READS_KEY, read

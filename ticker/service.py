@@ -35,7 +35,7 @@ from ticker.errors import ConfigError
 from ticker.fetch import AiohttpFetcher
 from ticker.health import Health, Observation, SourceHealth, alert_message, observe
 from ticker.log import scrub_url_secrets
-from ticker.output import item_json
+from ticker.views import item_json
 from ticker.pipeline import PollOutcome, crash_message, poll_source, utcnow
 from ticker.route import Message
 from ticker.runtime import DeliverySide, build_delivery, fetch_settings

@@ -23,7 +23,7 @@ from ticker.errors import ConfigError
 from ticker.health import Health
 from ticker.model import RecordedItem
 from ticker.normalize import xml_safe
-from ticker.output import iso
+from ticker.views import iso
 
 if TYPE_CHECKING:
     from ticker.httpserver import HttpEndpoint

@@ -1,4 +1,6 @@
-"""Formatting for people and programs: JSON lines, CSV and aligned tables. Pure: values to text."""
+"""How items look to people and programs: one item view that every output starts from (stdout
+JSON lines, history in three formats, /items.json, the live page), plus CSV and aligned tables.
+Pure: values to text."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from ticker.model import RecordedItem
 
@@ -15,6 +18,39 @@ from ticker.model import RecordedItem
 def iso(ts: datetime) -> str:
     """An ISO 8601 UTC time with a ``Z``, to the second: what people and parsers both read."""
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def item_view(
+    item: RecordedItem, *, source_name: str | None = None, tags: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Everything an output may show of a recorded item; each output picks its keys (see
+    ``LIVE_KEYS``, ``FEED_KEYS``) so that a field means the same wherever it appears."""
+    return {
+        "id": item.id,
+        "source": item.source_id,
+        "source_name": source_name or item.source_id,
+        "tags": list(tags),
+        "text": item.text,
+        "link": item.link,
+        "kind": item.kind.value,
+        "first_seen": iso(item.first_seen),
+        "last_seen": iso(item.last_seen),
+        "update_of": item.update_of_text,
+        "delivered_after_s": _latency(item),
+    }
+
+
+def pick(view: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    return {k: view[k] for k in keys}
+
+
+#: /items.json's item, and the live page's (its cards carry tags, not last_seen).
+ITEMS_JSON_KEYS = (
+    "id", "source", "source_name", "text", "link", "kind", "first_seen", "last_seen", "update_of",
+)  # fmt: skip
+LIVE_KEYS = (
+    "id", "source", "source_name", "tags", "text", "link", "kind", "first_seen", "update_of",
+)  # fmt: skip
 
 
 def item_json(
