@@ -37,7 +37,8 @@ from ticker.normalize import (
     clean_text,
     item_key,
 )
-from ticker.pipeline import digest_salt, read_page
+from ticker.pipeline import digest_salt
+from ticker.reading import read_page
 
 ITEMS_CSS = ".ticker__item"
 REGION_MARGIN = 4096  # bytes kept after the last match: an item is at most ~1,000 characters

@@ -30,12 +30,12 @@ from bench.configs import build_config
 from bench.measure import median
 from bench.pipeline import configure_logging, run_pass
 from bench.server import FixtureClient
-from ticker.detect import detect
+from ticker.cli.wiring import fetch_settings
+from ticker.decide import Validators, decide, gone_after
 from ticker.fetch import AiohttpFetcher
 from ticker.model import PageItem
-from ticker.runtime import fetch_settings
 from ticker.store import SqliteStore
-from ticker.storetime import utc
+from ticker.store.times import utc
 
 OTHER_ROWS_PER_SOURCE = 1000
 OWN_OLD_ROWS = 1000
@@ -120,20 +120,20 @@ def _record(store: SqliteStore, sid: str, keys: Sequence[str]) -> None:
     """What the pipeline's ``record`` does for a parsed page showing ``keys``."""
     now = datetime.now(UTC)
     page = {k: PageItem(text=k) for k in keys}
-    state = store.source_state(sid)
+    state = replace(store.source_state(sid), baseline_done=True)
+    window = timedelta(hours=6)
     with store.transaction():
-        inputs = store.detection_inputs(sid, list(page), gone_after=now - timedelta(hours=6))
-        detection = detect(
+        inputs = store.detection_inputs(sid, list(page), gone_after=gone_after(now, window))
+        decision = decide(
             page=page,
-            known=inputs.known,
-            present=inputs.present,
-            recently_gone=inputs.recently_gone,
+            inputs=inputs,
+            state=state,
+            validators=Validators(),
             now=now,
-            realert_after=timedelta(hours=6),
-            baseline=False,
+            realert_after=window,
         )
-        store.record_detection(sid, detection, now=now)
-        store.save_source_state(state)
+        store.record_detection(sid, decision.detection, now=now)
+        store.save_source_state(decision.state)
 
 
 def _touch(store: SqliteStore, sid: str) -> None:
@@ -141,7 +141,8 @@ def _touch(store: SqliteStore, sid: str) -> None:
     now = datetime.now(UTC)
     state = store.source_state(sid)
     with store.transaction():
-        store.touch_present(sid, now=now)
+        # What the deferred "still there" write runs (the store has no call for it alone).
+        store.conn.execute(_PLANS["touch"], (utc(now), sid))
         store.save_source_state(replace(state, last_success=now, last_attempt=now))
 
 

@@ -32,10 +32,10 @@ from bench.configs import CONCURRENCY, build_config
 from bench.limit import LimitFigures, measure_limit
 from bench.measure import PassFigures, measured, median, peak_rss_mb, percentile, rss_mb
 from bench.server import FixtureClient
+from ticker.cli.wiring import fetch_settings
 from ticker.config import SourceConfig
 from ticker.fetch import AiohttpFetcher
 from ticker.pipeline import PollOutcome, poll_source
-from ticker.runtime import fetch_settings
 from ticker.store import SqliteStore
 
 ROWS = ("cold", "304", "identical", "nonce", "change", "new_item")

@@ -3,7 +3,7 @@
 A "headline" is a one-line ticker item made of words in Latin (accented included) and Arabic
 script, optionally led by a source ("Israeli media: ...") and holding quoted words and spaced
 dashes. The variant strategies change such a line only cosmetically, the way a site re-renders it:
-product.md "What counts as new" says none of these changes is news.
+README.md "What counts as new" says none of these changes is news.
 """
 
 from __future__ import annotations

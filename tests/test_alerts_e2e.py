@@ -165,8 +165,8 @@ async def test_email_carries_an_arabic_page_intact(page_server: PageServer, tmp_
 async def test_a_channel_down_keeps_the_alert_and_delivers_it_once_after_recovery(
     page_server: PageServer, tmp_path: Path
 ) -> None:
-    """Also X1: the webhook's path holds a token (from ${HOOK_SECRET}); no output of any
-    command shows it, at debug level, whether the channel works or fails."""
+    """Also 'no secret in a log': the webhook's path holds a token (from ${HOOK_SECRET}); no output
+    of any command shows it, at debug level, whether the channel works or fails."""
     env = {"HOOK_SECRET": SECRET}
     outputs: list[str] = []
 

@@ -498,6 +498,3 @@ def test_a_valid_config_has_its_defaults() -> None:
     assert config.service.host_spacing == 0.0
     assert config.channels == ()
     assert config.routes == ()
-    assert config.source("en") is source
-    with pytest.raises(KeyError):
-        config.source("nope")

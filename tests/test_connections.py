@@ -30,8 +30,8 @@ from test_live import (  # noqa: F401 -- fixtures used by name
     ticker_processes_fixture,
 )
 
-from ticker.httpserver import HEADER_TIMEOUT, MAX_CONNECTIONS, Throttle, connection_cap
-from ticker.live import MAX_CLIENTS
+from ticker.web.live import MAX_CLIENTS
+from ticker.web.server import HEADER_TIMEOUT, MAX_CONNECTIONS, Throttle, connection_cap
 
 MARGIN = 5.0  # seconds on top of a deadline: machines are noisy
 
@@ -194,7 +194,7 @@ async def test_the_33rd_live_client_gets_a_503_and_its_socket_is_closed(
 
 EXHAUST = """
 import asyncio, os, resource, sys
-from ticker.httpserver import limit_accept_errors
+from ticker.web.server import limit_accept_errors
 from ticker.log import configure
 
 configure(fmt="json")

@@ -1,4 +1,4 @@
-"""ticker.decode: bounded streaming decompression (F1) and the charset chain (F6)."""
+"""ticker.decode: bounded streaming decompression (body cap) and the charset chain."""
 
 from __future__ import annotations
 

@@ -26,13 +26,14 @@ from aiohttp import web
 from conftest import PageServer, en_page, run_ticker, write_config
 from sinks import async_wait_for
 
+from ticker.cli.wiring import fetch_settings
 from ticker.config import Config, parse_config
 from ticker.fetch import AiohttpFetcher
 from ticker.model import Detection, NewItem, SourceState
 from ticker.normalize import item_key
 from ticker.pipeline import PollOutcome, poll_source
-from ticker.runtime import fetch_settings
-from ticker.store import FLUSH_AFTER, SqliteStore, utc
+from ticker.store import FLUSH_AFTER, SqliteStore
+from ticker.store.times import utc
 
 T0 = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
 LINES = [

@@ -1,5 +1,5 @@
-"""The sender (ticker.deliver) against real parts: a SqliteStore in tmp_path, the real apprise
-notifier, JSON webhooks to a local sink, e-mail to a local SMTP server.
+"""The sender (ticker.alerting.sender) against real parts: a SqliteStore in tmp_path, the real
+apprise notifier, JSON webhooks to a local sink, e-mail to a local SMTP server.
 
 Backoffs are scaled down (``backoff_base`` 0.05 s) so outages of a fraction of a second show
 the breaker's behaviour; assertions count requests and rows rather than timing them exactly.
@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from sinks import Hit, SmtpServer, WebhookSink, async_wait_for
 
+from ticker.alerting.sender import Dead, DeliveryPolicy, Sender
+from ticker.apprise_channels import AppriseNotifier
 from ticker.config import parse_config
-from ticker.deliver import Dead, DeliveryPolicy, Sender
-from ticker.notify import AppriseNotifier
+from ticker.model import Delivery, OutgoingMessage
 from ticker.store import SqliteStore
-from ticker.store_outbox import Delivery, OutgoingMessage
 
 FAST = DeliveryPolicy(
     give_up_after=3600.0, max_strikes=2, backoff_base=0.05, backoff_cap=0.4, send_timeout=3.0
@@ -157,7 +157,7 @@ async def test_pending_rows_survive_a_new_sender(tmp_path: Path) -> None:
     assert messages_of(sink.delivered()) == ["kept"]
 
 
-# -- outages, breaker and isolation (D2, D3, P3) ---------------------------------------------
+# -- outages, breaker and isolation (one send in flight per URL, circuit breaker) -----------
 
 
 async def test_a_channel_down_for_a_while_gets_every_message_exactly_once_after_it_recovers(
@@ -184,7 +184,7 @@ async def test_a_channel_down_for_a_while_gets_every_message_exactly_once_after_
 
 
 async def test_an_outage_charges_no_strikes_to_the_rows_it_held_up(tmp_path: Path) -> None:
-    """D4: a strike means "this row fails while its channel works". Rows that failed only
+    """Dead letters: a strike means "this row fails while its channel works". Rows that failed only
     because the whole channel was down are not the message's fault; were they charged, a
     flapping channel would turn ordinary alerts into dead letters."""
     async with WebhookSink(status=500) as sink, rig(tmp_path, {"desk": [sink.url("/d")]}) as r:
@@ -239,8 +239,9 @@ async def test_a_hanging_channel_does_not_delay_another(tmp_path: Path) -> None:
 
 
 async def test_many_hanging_urls_do_not_starve_a_healthy_channel(tmp_path: Path) -> None:
-    """P3 with more hung URLs than apprise's shared worker pool has threads (cpus + 4): each
-    target's send must run in a thread of ticker's own, so none waits behind the hung ones."""
+    """'channel isolation' with more hung URLs than apprise's shared worker pool has threads (cpus +
+    4): each target's send must run in a thread of ticker's own, so none waits behind the hung
+    ones."""
     shared_pool = min(32, (os.cpu_count() or 1) + 4)
     count = shared_pool + 2
     async with WebhookSink() as sink:
@@ -278,7 +279,7 @@ async def test_at_most_one_send_in_flight_per_url(tmp_path: Path) -> None:
     assert sink.max_in_flight_total == 2  # the two URLs did go in parallel
 
 
-# -- poison messages and giving up (D4) ----------------------------------------------------------
+# -- poison messages and giving up (dead letters) --------------------------------------------------
 
 
 async def test_a_poison_message_dies_after_max_strikes_while_the_rest_flow(
@@ -359,7 +360,7 @@ async def test_a_row_not_delivered_within_give_up_after_is_dead(tmp_path: Path) 
         assert len(sink.hits()) == 1  # a dead row is not sent again by itself
 
 
-# -- pacing (D5) ----------------------------------------------------------------------------------
+# -- pacing --------------------------------------------------------------------------------------
 
 
 async def test_min_interval_spaces_the_sends_of_a_channel(tmp_path: Path) -> None:
@@ -431,9 +432,9 @@ async def test_default_pacing_applies_without_min_interval(tmp_path: Path) -> No
 async def test_a_row_is_sent_once_when_sends_outlast_the_pacing(
     tmp_path: Path, delay: float, min_interval: str
 ) -> None:
-    """P2 allows an extra copy only after a crash or an unknown outcome. A send that takes
-    longer than the channel's pacing (a slow SMTP server, min_interval = "0s") must not let a
-    scheduling pass that read the outbox before the send was recorded start the row again."""
+    """'bounded duplicates' allows an extra copy only after a crash or an unknown outcome. A send
+    that takes longer than the channel's pacing (a slow SMTP server, min_interval = "0s") must not
+    let a scheduling pass that read the outbox before the send was recorded start the row again."""
     rows = 16
     async with WebhookSink(delay=delay) as sink:
         channels = {f"c{n}": [sink.url(f"/c{n}")] for n in range(6)}

@@ -24,8 +24,9 @@ from sinks import WebhookSink, async_wait_for
 from structlog.testing import capture_logs
 from test_deliver import rig, running
 
+from ticker.apprise_channels import AppriseNotifier
 from ticker.config import parse_config
-from ticker.notify import AppriseNotifier, SendResult
+from ticker.model import SendResult
 
 
 @dataclass
@@ -189,7 +190,8 @@ async def test_a_message_that_alone_keeps_failing_does_not_hold_up_its_channel(
     tmp_path: Path,
 ) -> None:
     """A 5xx for one message only: the channel works, so the rows behind it are sent, and the
-    failing row is retried on its own growing backoff (not charged strikes: D4 is for 4xx)."""
+    failing row is retried on its own growing backoff (not charged strikes: 'dead letters' is for
+    4xx)."""
     async with (
         WebhookSink(reject={"BROKEN": 500}) as sink,
         rig(tmp_path, {"desk": [sink.url("/d")]}) as r,

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from sinks import WebhookSink, free_port
 from test_service import BASE, NEW, TickerProcess, baseline, processes, service_toml, source_toml
 
+from ticker.alerting.routing import AlertItem, channels_for, explain_routes, route_matches
 from ticker.config import ChannelConfig, RouteConfig
 from ticker.patterns import compile_linear
-from ticker.route import AlertItem, channels_for, explain_routes, route_matches
 
 SOLDIERS_5 = BASE[2].replace("4 Israeli", "5 Israeli")  # an edit of BASE[2]: an update
 SPORTS = "Gaza sports: the league resumes after a two-year pause"

@@ -1,4 +1,4 @@
-"""What is new on a page: product.md "What counts as new", decided by the pure detect()."""
+"""What is new on a page: README.md "What counts as new", decided by the pure detect()."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ import strategies as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ticker.decide import Validators, decide
 from ticker.detect import detect, edit_similarity, is_alerting, keyed
-from ticker.model import Detection, ItemKind, KnownItem, PageItem
+from ticker.model import (
+    Detection,
+    DetectionInputs,
+    ItemKind,
+    KnownItem,
+    PageItem,
+    SourceState,
+)
 from ticker.normalize import item_key
-from ticker.store import DetectionInputs, SqliteStore
+from ticker.store import SqliteStore
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -112,7 +120,7 @@ def on_page(*texts: str) -> tuple[list[KnownItem], set[str]]:
 class Ledger:
     """An in-memory twin of the state, for runs of polls: one row per occurrence of a line.
 
-    It feeds detect() what its docstring asks for: the latest occurrence of each page key, the
+    It feeds decide() what the store would: the latest occurrence of each page key, the
     keys the previous poll showed, and the lines that left the page (in this poll, or within
     realert_after) as edit candidates. It applies a detection the way the store does: seen lines
     are present again, gone lines get ``gone_since``, new items are new rows.
@@ -135,16 +143,15 @@ class Ledger:
     def detect(self, items: Iterable[PageItem], now: datetime) -> Detection:
         """What detect() makes of a page now, without recording it."""
         page = keyed(items)
-        inputs = self.inputs(page, now)
-        return detect(
+        state = SourceState(source_id="en", baseline_done=self.polls > 0)
+        return decide(
             page=page,
-            known=inputs.known,
-            present=inputs.present,
-            recently_gone=inputs.recently_gone,
+            inputs=self.inputs(page, now),
+            state=state,
+            validators=Validators(),
             now=now,
             realert_after=self.window,
-            baseline=self.polls == 0,
-        )
+        ).detection
 
     def poll(self, items: Iterable[PageItem], now: datetime) -> Detection:
         detection = self.detect(items, now)
@@ -181,6 +188,11 @@ def items(*lines: str) -> list[PageItem]:
 
 
 # -- baseline ------------------------------------------------------------------------------------
+
+
+def test_a_baseline_s_lines_are_of_kind_baseline() -> None:
+    detection = run(page_of(SOLDIERS_4, SIRENS), baseline=True)
+    assert {n.kind for n in detection.new} == {ItemKind.BASELINE}
 
 
 def test_baseline_records_every_item_and_alerts_nothing() -> None:
@@ -339,7 +351,7 @@ def test_lines_sharing_a_prefix_are_two_new_items() -> None:
     [
         (MOH_APPEAL, MOH_COLLAPSE),
         (MOH_COLLAPSE, MOH_TOLL),
-        # product.md's example of a line tickers repeat: another town is another event.
+        # The rules' example of a line tickers repeat: another town is another event.
         ("Sirens sound in Metula", "Sirens sound in Nahariya"),
     ],
 )

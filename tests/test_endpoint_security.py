@@ -41,7 +41,8 @@ from test_live import (  # noqa: F401 -- fixtures used by name
     ticker_processes_fixture,
 )
 
-from ticker.log import Redactor, public_url, scrub_url_secrets
+from ticker.log import Redactor
+from ticker.redact import public_url, scrub_url_secrets
 
 # Python's re backtracks on this for 2**n steps over a run of n word characters and spaces
 # with no "@" after it: every stored line of the fixture is such a run.

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from shared_data import need, shared_files
 
 from ticker.decode import decode_body
 from ticker.errors import ExtractError
 from ticker.extract import absolute_link, compile_selector, extract, parse_page
 
 DATA = Path(__file__).parent / "data"
-REALPAGES = Path("/work/shared/realpages")
 
 EN_LINES = [
     "Gaza Ministry of Health: Direct threats to residential areas surrounding hospitals are "
@@ -360,13 +360,12 @@ def test_absolute_link(href: str, base: str, expected: str | None) -> None:
 
 # -- real pages ------------------------------------------------------------------------------
 
-REAL = sorted(REALPAGES.glob("*.html")) if REALPAGES.is_dir() else []
+REAL = shared_files("realpages")
 
 
-@pytest.mark.skipif(not REAL, reason=f"{REALPAGES} is not present")
 @pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
 def test_real_pages_extract_headlines_and_absolute_links(path: Path) -> None:
-    decoded = decode_body(path.read_bytes(), header_charset=None)
+    decoded = decode_body(need(path).read_bytes(), header_charset=None)
     page = parse_page(decoded.text, is_json=False)
     base = f"https://{path.name.split('-')[0]}/"
 

@@ -1,4 +1,5 @@
-"""ticker.fetch against a real aiohttp server on 127.0.0.1: caps, timeouts, redirects (F1-F6).
+"""ticker.fetch against a real aiohttp server on 127.0.0.1: the body cap, timeouts, redirects,
+Retry-After and backoff, per-host limits and proxies, the charset chain (docs/reliability.md).
 
 Every test talks HTTP to the ``page_server`` fixture; nothing of ticker's is mocked.
 """
@@ -43,7 +44,8 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "WS_PROXY", 
 
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fetcher honours proxy variables (F5); keep the tester's own out of these tests."""
+    """The fetcher honours proxy variables (per-host limit and proxies); keep the tester's own out
+    of these tests."""
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
@@ -271,7 +273,7 @@ async def test_truncated_gzip_body_is_a_content_error_not_a_shorter_page(
     assert err.kind == "content"
 
 
-# -- size cap (F1) ------------------------------------------------------------------------------
+# -- size cap (body cap) ---------------------------------------------------------------------------
 
 
 async def test_content_length_over_the_cap_fails_before_reading(page_server: PageServer) -> None:
@@ -319,7 +321,7 @@ async def test_streamed_50mb_page_without_length_is_cut_at_the_cap(page_server: 
     assert sent[0] < 25 * MiB, f"server kept sending: {sent[0]} bytes written"
 
 
-# -- timeouts (F2) ------------------------------------------------------------------------------
+# -- timeouts ------------------------------------------------------------------------------------
 
 
 async def test_trickling_server_is_cut_off_at_the_total_timeout(page_server: PageServer) -> None:
@@ -368,7 +370,7 @@ async def test_server_that_goes_silent_after_headers_hits_the_read_timeout(
     assert time.monotonic() - started < 2.5
 
 
-# -- HTTP errors and Retry-After (F4) ----------------------------------------------------------
+# -- HTTP errors and Retry-After (Retry-After and backoff) -----------------------------------------
 
 
 async def test_404_is_an_http_error_with_its_status(page_server: PageServer) -> None:
@@ -429,7 +431,7 @@ async def test_204_no_content_is_an_http_error(page_server: PageServer) -> None:
     assert err.status == 204
 
 
-# -- redirects (F3) -----------------------------------------------------------------------------
+# -- redirects -----------------------------------------------------------------------------------
 
 
 def add_redirect_chain(page_server: PageServer, hops: int) -> str:
@@ -454,7 +456,7 @@ async def test_redirect_is_followed_and_final_url_reported(page_server: PageServ
 
 
 async def test_five_redirects_are_followed(page_server: PageServer) -> None:
-    """F3: at most 5 redirects, so a chain of exactly MAX_REDIRECTS hops still arrives."""
+    """Redirects: at most 5 redirects, so a chain of exactly MAX_REDIRECTS hops still arrives."""
     assert MAX_REDIRECTS == 5
     result = await fetch(add_redirect_chain(page_server, MAX_REDIRECTS))
     assert result.body == b"<p>arrived</p>"
@@ -553,7 +555,7 @@ async def test_windows_1256_page_with_a_lying_utf8_header_reads_as_arabic(
     assert ARABIC in decode_body(result.body, header_charset=result.charset).text
 
 
-# -- request headers, connection limits and proxies (F5) ---------------------------------------
+# -- request headers, connection limits and proxies (per-host limit and proxies) -------------------
 
 
 async def test_user_agent_and_accept_are_tickers(page_server: PageServer) -> None:

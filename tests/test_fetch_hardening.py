@@ -43,7 +43,7 @@ def bounce_to(target: Callable[[], str]) -> Any:
     return handler
 
 
-# -- redirects (F3) -----------------------------------------------------------------------------
+# -- redirects -----------------------------------------------------------------------------------
 
 
 async def test_redirect_loop_across_ports_stops_at_the_limit_and_names_the_url_redacted(
@@ -167,7 +167,7 @@ async def test_content_length_over_what_arrived_is_a_fetch_error(
     assert "cut short" in str(err)
 
 
-# -- slow sources and per-host politeness (F5) --------------------------------------------------
+# -- slow sources and per-host politeness (per-host limit and proxies) -----------------------------
 
 
 async def test_two_slow_sources_do_not_starve_a_fast_one_on_the_same_host(

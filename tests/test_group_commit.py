@@ -32,6 +32,19 @@ def save(store: SqliteStore, source_id: str, *, fail: bool = False) -> str:
     return source_id
 
 
+async def hold(store: SqliteStore, gate: threading.Event) -> asyncio.Future[bool]:
+    """Occupy the store's thread until ``gate`` is set; return once it is held."""
+    held = threading.Event()
+
+    def wait() -> bool:
+        held.set()
+        return gate.wait(10)
+
+    blocker = asyncio.ensure_future(store.run(wait))
+    assert await asyncio.to_thread(held.wait, 10), "the store's thread never took the job"
+    return blocker
+
+
 async def test_queued_writes_commit_together_and_each_caller_gets_its_result(
     tmp_path: Path,
 ) -> None:
@@ -42,11 +55,10 @@ async def test_queued_writes_commit_together_and_each_caller_gets_its_result(
     store.conn.set_trace_callback(lambda sql: commits.append(1) if sql == "COMMIT" else None)
     try:
         # Hold the store's thread so that the next writes queue up behind it.
-        blocker = asyncio.ensure_future(store.run(gate.wait, 10))
-        await asyncio.sleep(0.05)
+        blocker = await hold(store, gate)
         commits.clear()
         writes = [asyncio.ensure_future(store.write(save, store, f"s{i}")) for i in range(20)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one loop turn: every write has queued behind the held thread
         assert not any(w.done() for w in writes)  # nobody is answered before the commit
         gate.set()
         await blocker
@@ -62,12 +74,11 @@ async def test_a_failing_job_is_undone_alone(tmp_path: Path) -> None:
     store = SqliteStore.open(path)
     gate = threading.Event()
     try:
-        blocker = asyncio.ensure_future(store.run(gate.wait, 10))
-        await asyncio.sleep(0.05)
+        blocker = await hold(store, gate)
         good = asyncio.ensure_future(store.write(save, store, "good"))
         bad = asyncio.ensure_future(store.write(save, store, "bad", fail=True))
         also = asyncio.ensure_future(store.write(save, store, "also"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one loop turn: all three have queued behind the held thread
         gate.set()
         await blocker
         assert await good == "good"

@@ -1,4 +1,4 @@
-"""An item's identity key and its display text: the rules of product.md "What counts as new"."""
+"""An item's identity key and its display text: the rules of README.md "What counts as new"."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The apprise notifier (ticker.notify): the exact requests Telegram and Slack get (intercepted
-with ``responses`` at the requests layer), e-mail through a real local SMTP server, a JSON
-webhook to a real local sink, URL tuning and redaction."""
+"""The apprise notifier (ticker.apprise_channels): the exact requests Telegram and Slack get
+(intercepted with ``responses`` at the requests layer), e-mail through a real local SMTP server,
+a JSON webhook to a real local sink, URL tuning and redaction."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ import pytest
 import responses
 from sinks import SmtpServer, WebhookSink
 
+from ticker.alerting.messages import render
+from ticker.alerting.routing import AlertItem, Planned
+from ticker.apprise_channels import AppriseNotifier, redact_url, tune_url, url_key
 from ticker.config import parse_config
 from ticker.log import Redactor
-from ticker.notify import AppriseNotifier, SendResult, redact_url, tune_url, url_key
-from ticker.route import AlertItem, Planned, render
+from ticker.model import SendResult
 
 TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 TG_CHAT = "-1001234567890"

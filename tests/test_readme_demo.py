@@ -47,6 +47,9 @@ def test_the_offline_demo_prints_the_new_line_and_stops_its_server(tmp_path: Pat
     )
     # The server needs a moment to listen before the first pass: a reader types slower.
     script = script.replace("server=$!", f"server=$!\n{_wait_for(port)}")
+    # http.server's Last-Modified has one-second resolution: an edit in the same second as the
+    # copy would be a 304 to the second pass. A reader's edit comes seconds later.
+    script = script.replace("sed -i", "sleep 1.1; sed -i", 1)
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,

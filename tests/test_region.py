@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 from conftest import DATA, PageServer, en_page
+from shared_data import SHARED, need
 
-from ticker import pipeline
+from ticker import pipeline, reading
+from ticker.cli.wiring import fetch_settings
 from ticker.config import Config, SourceConfig, parse_config
 from ticker.detect import keyed
 from ticker.extract import (
@@ -35,13 +37,13 @@ from ticker.extract import (
     ticker_region,
 )
 from ticker.fetch import AiohttpFetcher, FetchResult
-from ticker.pipeline import PollOutcome, poll_source, read_page
-from ticker.runtime import fetch_settings
+from ticker.pipeline import PollOutcome, poll_source
+from ticker.reading import read_page
 from ticker.store import SqliteStore
 
-SHARED_FIXTURES = Path("/work/shared/fixtures")
-FIXTURES = SHARED_FIXTURES if SHARED_FIXTURES.is_dir() else DATA
-REALPAGES = Path("/work/shared/realpages")
+# The shared fixtures are the same pages as tests/data; either will do.
+FIXTURES = SHARED / "fixtures" if (SHARED / "fixtures").is_dir() else DATA
+REALPAGES = SHARED / "realpages"
 REAL = sorted(REALPAGES.glob("*.html")) if REALPAGES.is_dir() else []
 
 EN_ITEMS = "css:.ticker__item"
@@ -684,6 +686,7 @@ class Pair:
 @functools.cache
 def real_pairs() -> tuple[tuple[Pair, ...], int, int]:
     """Every (page, generated selector) pair that took the region path; pairs tried; pages."""
+    need(REALPAGES)
     pairs: list[Pair] = []
     tried = 0
     for path in REAL:
@@ -713,10 +716,6 @@ def real_pairs() -> tuple[tuple[Pair, ...], int, int]:
     return tuple(pairs), tried, len(REAL)
 
 
-needs_real_pages = pytest.mark.skipif(not REAL, reason=f"{REALPAGES} is not present")
-
-
-@needs_real_pages
 def test_real_pages_region_items_equal_the_whole_pages_nearly_always() -> None:
     pairs, tried, pages = real_pairs()
     assert pages == 25
@@ -734,7 +733,6 @@ def test_real_pages_region_items_equal_the_whole_pages_nearly_always() -> None:
     )
 
 
-@needs_real_pages
 def test_real_pages_disagreements_are_detectable_by_their_keys() -> None:
     """Where the region and the whole page disagree, their keys differ: read_page, which
     trusts the region only when its keys are the expected ones, reads the page whole."""
@@ -744,7 +742,6 @@ def test_real_pages_disagreements_are_detectable_by_their_keys() -> None:
     assert not undetectable, "\n".join(p.describe() for p in undetectable[:12])
 
 
-@needs_real_pages
 def test_real_pages_region_never_shows_a_subset_of_the_whole_pages_lines() -> None:
     """A region holding only genuine lines but missing some would be trusted by read_page
     whenever the missing ones are the new ones (the page showed the others last time)."""
@@ -764,7 +761,7 @@ async def poll_twice(
     config = served_config(tmp_path, page_server.url("/en"))
     source = config.sources[0]
     reads: list[tuple[str, bool]] = []
-    whole = pipeline._whole
+    whole = reading._whole
 
     def spy(source: SourceConfig, result: FetchResult, doc: str | bytes, **kw: Any) -> Any:
         reads.append((threading.current_thread().name, isinstance(doc, bytes)))
@@ -775,7 +772,7 @@ async def poll_twice(
     try:
         async with AiohttpFetcher(fetch_settings(config)) as fetcher:
             with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(pipeline, "_whole", spy)
+                mp.setattr(reading, "_whole", spy)
                 first = await poll_source(source, fetcher=fetcher, store=store)
                 page_server.set("/en", after, **page)
                 second = await poll_source(source, fetcher=fetcher, store=store)
@@ -795,7 +792,7 @@ async def test_a_page_is_read_the_same_on_the_loop_and_in_a_parser_thread(
     def page(lines: list[str]) -> bytes:
         return en_page(lines).replace("</body>", pad + "</body>").encode()
 
-    assert (len(page(LINES[1:])) > pipeline.PARSE_INLINE_BYTES) == bool(padding)
+    assert (len(page(LINES[1:])) > reading.PARSE_INLINE_BYTES) == bool(padding)
     first, second, reads = await poll_twice(page_server, tmp_path, page(LINES[1:]), page(LINES))
     assert (first.status, first.baseline, first.items) == ("ok", True, len(LINES) - 1)
     assert (second.status, second.items) == ("ok", len(LINES))

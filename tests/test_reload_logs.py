@@ -25,8 +25,8 @@ from conftest import PageServer, en_page, run_ticker, write_config
 from sinks import WebhookSink, free_port
 from test_service import BASE, NEW, TickerProcess, baseline, processes, service_toml, source_toml
 
+from ticker.apprise_channels import AppriseNotifier, target_label
 from ticker.config import load_config
-from ticker.notify import AppriseNotifier, target_label
 
 TG_TOKEN = "987654321:AAHfakeTokenQwErTyUiOpAsDfGhJkLzXcVbN"
 LABEL = re.compile(r"^[\w-]+\[\d+\] [a-z]+://\S+ #[0-9a-f]{4}$")

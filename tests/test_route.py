@@ -1,4 +1,5 @@
-"""Routing, digests and message text (ticker.route): pure, values in and values out."""
+"""Routing, digests and message text (ticker.alerting.routing, ticker.alerting.messages): pure,
+values in and values out."""
 
 from __future__ import annotations
 
@@ -7,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from ticker.alerting.messages import MAX_ITEM_CHARS, format_time, render, safe_text
+from ticker.alerting.routing import AlertItem, Planned, channels_for, plan
 from ticker.config import Config, parse_config
 from ticker.errors import ConfigError
-from ticker.route import (
-    MAX_ITEM_CHARS,
-    AlertItem,
-    Planned,
-    channels_for,
-    format_time,
-    plan,
-    render,
-    safe_text,
-)
 
 SEEN = datetime(2026, 11, 27, 10, 52, 31, tzinfo=UTC)
 HOSTILE = 'Officials say <b>"no deal"</b> & talks resume *now* _today_'
@@ -253,19 +246,37 @@ def test_braces_in_page_text_are_not_placeholders(tmp_path: Path) -> None:
         assert text in body
 
 
-@pytest.mark.parametrize("template", ["{text} :-{", "{text} }", "{source} {{ {text} }"])
-def test_a_template_the_configuration_accepts_renders(tmp_path: Path, template: str) -> None:
-    """A template is checked at load: either the config rejects it, or every message renders
-    (a template that raises at render time would fail inside the poll that records items)."""
+@pytest.mark.parametrize(
+    ("template", "rendered"),
+    [
+        ("{text} :-{", None),
+        ("{text} }", None),
+        ("{source} {{ {text} }", None),
+        ("{text} {{x}}", "Gaza Ministry of Health: 12 killed in Rafah {x}"),
+        (
+            "{{ {source} }} {text}",
+            "{ Al Mayadeen English } Gaza Ministry of Health: 12 killed in Rafah",
+        ),
+        ("[{kind}] {text}", "[new] Gaza Ministry of Health: 12 killed in Rafah"),
+    ],
+)
+def test_a_template_the_configuration_accepts_renders(
+    tmp_path: Path, template: str, rendered: str | None
+) -> None:
+    """A template is checked at load: either the config rejects it, naming the key, or every
+    message renders (a template that raises at render time would fail inside the poll that
+    records items). ``rendered`` is None for the templates the configuration must refuse."""
     extra = f'[[channels]]\nid = "tpl"\nurls = ["json://127.0.0.1/t"]\ntemplate = {template!r}\n'
-    try:
-        cfg = config(tmp_path, extra.replace("'", '"'))
-    except ConfigError:
+    if rendered is None:
+        with pytest.raises(ConfigError, match=r"channels\[3\]\.template: .*cannot be rendered"):
+            config(tmp_path, extra.replace("'", '"'))
         return
-    render(Planned(channel_id="tpl", items=(item(),)), template=cfg.channels[-1].template)
+    cfg = config(tmp_path, extra.replace("'", '"'))
+    body = render(Planned(channel_id="tpl", items=(item(),)), template=cfg.channels[-1].template)
+    assert body.body == rendered
 
 
-# -- safe text (M2, M3) ---------------------------------------------------------------------
+# -- safe text (length caps, control characters removed) -------------------------------------------
 
 
 def test_safe_text_strips_c0_and_c1_controls() -> None:

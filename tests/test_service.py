@@ -318,7 +318,7 @@ async def test_a_stop_signal_exits_0_within_the_stop_timeout(
 async def test_sigterm_lets_an_in_flight_poll_finish_and_report_its_item(
     page_server: PageServer, tmp_path: Path, ticker_run: Callable[..., TickerProcess]
 ) -> None:
-    """D6: the poll under way when SIGTERM arrives completes; its new item is not lost."""
+    """Stopping: the poll under way when SIGTERM arrives completes; its new item is not lost."""
     page_server.set("/en", en_page(BASE))
     slow_started = asyncio.Event()
 
@@ -729,7 +729,8 @@ async def test_no_ready_when_the_config_or_the_state_cannot_be_used(
     notify_socket: tuple[socket.socket, str],
     problem: str,
 ) -> None:
-    """X4: READY=1 only after the configuration validates and the state opens."""
+    """Readiness and watchdog: READY=1 only after the configuration validates and the state
+    opens."""
     sock, path = notify_socket
     if problem == "config":
         cfg = write_config(tmp_path, service_toml() + '\n[[sources]]\nid = "BAD ID"\n')

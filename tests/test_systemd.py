@@ -64,7 +64,8 @@ def analyze(unit: Path) -> tuple[int, float, str]:
 
 @needs_analyze
 def test_the_unit_exposure_is_at_most_2() -> None:
-    """X3: ``systemd-analyze security --offline=yes --threshold=20`` passes; exposure <= 2.0."""
+    """Unit exposure: ``systemd-analyze security --offline=yes --threshold=20`` passes; exposure <=
+    2.0."""
     code, exposure, output = analyze(Path("systemd/ticker.service"))
     assert code == 0, output
     assert exposure <= MAX_EXPOSURE, output

@@ -8,8 +8,11 @@ with the parsers their consumers use: json, prometheus-client's and feedparser.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,11 @@ from test_service import (
     service_toml,
     source_toml,
 )
+
+from ticker.config import Config, SourceConfig, parse_config
+from ticker.health import SourceHealth
+from ticker.model import ItemKind, NewItem, Recorded
+from ticker.web import start_web
 
 
 @pytest.fixture
@@ -339,3 +347,75 @@ async def test_feed_atom_parses_newest_first_with_ids_stable_across_a_restart(
     assert {e.title: e.id for e in again.entries} == {e.title: e.id for e in feed.entries}
     assert tp2.stdout == ""  # nothing is new after a restart
     assert await tp2.stop() < 10
+
+
+# -- the status view -------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    config: SourceConfig
+    health: SourceHealth = field(default_factory=SourceHealth)
+
+
+@dataclass
+class _Polled:
+    new: tuple[Recorded, ...]
+
+
+@dataclass
+class _View:
+    """A StatusView of a service that is not running: the endpoint needs nothing more."""
+
+    config: Config
+    sources: dict[str, _Source]
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    metrics: None = None
+    listeners: list[Callable[[str, Any], None]] = field(default_factory=list)
+
+    def scheduler_stalled(self) -> bool:
+        return False
+
+
+async def test_the_endpoint_runs_on_a_status_view_and_stops_listening_when_stopped(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    config = parse_config(
+        service_toml() + source_toml("en", "http://127.0.0.1:9/en", 'tags = ["world"]\n'),
+        path=tmp_path / "ticker.toml",
+        env={},
+    )
+    view = _View(config, {"en": _Source(config.sources[0])})
+    port = free_port()
+    server = await start_web(view, "127.0.0.1", port)
+    try:
+        assert len(view.listeners) == 1  # the live page's hub
+        async with http.get(f"http://127.0.0.1:{port}/events") as stream:
+            assert await stream.content.readline() == b"retry: 3000\n"
+            assert await stream.content.readline() == b": connected\n"
+            first_seen = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+            item = NewItem(key="k", text="Dam breaks", link=None, kind=ItemKind.NEW)
+            view.listeners[0]("en", _Polled((Recorded(id=7, item=item, first_seen=first_seen),)))
+            frames = []
+            while len(frames) < 2:
+                line = await stream.content.readline()
+                if line.startswith(b"data: "):
+                    frames.append(json.loads(line[6:]))
+        assert frames[0] == {
+            "id": 7,
+            "source": "en",
+            "source_name": "Source EN",
+            "tags": ["world"],
+            "text": "Dam breaks",
+            "link": None,
+            "kind": "new",
+            "first_seen": "2024-05-01T12:00:00Z",
+            "update_of": None,
+        }
+        assert list(frames[1]) == [
+            "id", "name", "tags", "state", "last_poll", "last_success", "last_error",
+        ]  # fmt: skip
+    finally:
+        await server.cleanup()
+    # A reload's new endpoint brings its own hub: the old one must not stay subscribed.
+    assert view.listeners == []

@@ -24,11 +24,11 @@ import pytest
 from aiohttp import web
 from conftest import PageServer, en_page
 
+from ticker.cli.wiring import fetch_settings
 from ticker.config import Config, parse_config
 from ticker.errors import FetchError
 from ticker.fetch import AiohttpFetcher, FetchSettings
 from ticker.pipeline import PollOutcome, digest_salt, poll_source
-from ticker.runtime import fetch_settings
 from ticker.store import SqliteStore
 
 MiB = 1024 * 1024

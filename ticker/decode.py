@@ -1,9 +1,9 @@
 """Bytes to text, bounded: streaming decompression with an output cap, and the charset chain.
 
 Pure: no sockets. The fetcher feeds network chunks to a :class:`Decompressor`, so a gzip, deflate
-or brotli bomb costs no more memory than the cap (F1). Text is decoded with strict UTF-8, then the
-header charset, then the page's own ``<meta charset>``, then detection (F6): aiohttp's ``text()``
-got Arabic windows-1256 pages wrong here.
+or brotli bomb costs no more memory than the cap (body cap). Text is decoded with strict UTF-8, then
+the header charset, then the page's own ``<meta charset>``, then detection (charset chain):
+aiohttp's ``text()`` got Arabic windows-1256 pages wrong here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What is new on a page, decided from what is known: pure, no clock (``now`` is an input).
 
-The rules are product.md's "What counts as new":
-- the first successful poll of a source is a baseline: recorded, never alerted (P4);
+The rules are README.md's "What counts as new":
+- the first successful poll of a source is a baseline: recorded, never alerted (no flood on a cold
+  start);
 - reordering, scrolling and cosmetic changes never alert (identity is the normalized key);
 - a line that left and came back within ``realert_after`` is the same event; after a longer
   absence it is a new event (tickers repeat "Sirens sound in ..." lines);
@@ -54,7 +55,9 @@ def detect(
     gone = tuple(k for k in present_set if k not in page)
     if baseline:
         first = tuple(
-            NewItem(key=k, text=i.text, link=i.link) for k, i in page.items() if k not in known
+            NewItem(key=k, text=i.text, link=i.link, kind=ItemKind.BASELINE)
+            for k, i in page.items()
+            if k not in known
         )
         return Detection(
             baseline=True,

@@ -2,7 +2,7 @@
 
 Every aiohttp error becomes a FetchError with a short ``kind`` and a message a person can act on.
 Decompression is ours (see ``decode.Decompressor``) so that a compressed bomb is stopped at the cap
-while streaming, not after aiohttp has inflated it in memory (F1).
+while streaming, not after aiohttp has inflated it in memory (body cap).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 from ticker.decode import BadEncoding, Decompressor, TooLarge
 from ticker.durations import parse_retry_after
 from ticker.errors import FetchError
-from ticker.log import public_url
+from ticker.redact import public_url
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
@@ -188,8 +188,9 @@ class AiohttpFetcher:
                 "Accept-Encoding": "gzip, deflate, br",
             },
             auto_decompress=False,
-            # Proxies come from the environment (F5), resolved here once: aiohttp's trust_env
-            # would also read ~/.netrc in a thread on every request (39% of a 304 poll's CPU).
+            # Proxies come from the environment (per-host limit and proxies), resolved here once:
+            # aiohttp's trust_env would also read ~/.netrc in a thread on every request (39% of a
+            # 304 poll's CPU).
             trust_env=False,
         )
         self._proxies = urllib.request.getproxies_environment()
@@ -359,7 +360,7 @@ class AiohttpFetcher:
         )
         if known_digest is not None and digest == known_digest:
             return replace(head, same_body=True, received_at=time.perf_counter())
-        # Inflated only now, with the cap on its output: a bomb stops at max_bytes (F1).
+        # Inflated only now, with the cap on its output: a bomb stops at max_bytes (body cap).
         try:
             decoder = Decompressor(encoding, s.max_bytes)
             for i, part in enumerate(parts):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ticker.durations import format_duration
-from ticker.route import Message
+from ticker.model import Message
 
 CANARY_POLLS = 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -88,3 +89,84 @@ class RecordedItem:
     update_of_text: str | None = None
     first_delivered: datetime | None = None  # first delivery to any channel
     tags: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """The title and plain-text body of an alert, a health alert or a test message."""
+
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """The outcome of one send on one URL.
+
+    ``ok``: the notifier reported success. Otherwise ``error`` says why; ``status`` is the HTTP
+    status of the last response (429 asks us to slow down; other 4xx are the message's fault);
+    ``retry_after`` the seconds its ``Retry-After`` asked for (capped at an hour); ``timed_out``
+    that no answer came in time, so the message may have arrived (an unknown outcome).
+    """
+
+    ok: bool
+    error: str | None = None
+    status: int | None = None
+    timed_out: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectionInputs:
+    """What detection needs from the state for one page."""
+
+    known: dict[str, KnownItem]
+    present: set[str]
+    recently_gone: list[KnownItem]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """A new item as committed: its row id and first-seen time."""
+
+    id: int
+    item: NewItem
+    first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingMessage:
+    """A rendered message to queue for one channel, with the targets (URL keys) it goes to."""
+
+    channel: str
+    kind: str  # item, digest, health, test
+    title: str
+    body: str
+    targets: Sequence[tuple[str, str]]  # (target key, redacted label)
+    source: str | None = None
+    item_ids: Sequence[int] = ()
+    first_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One pending, sent or dead delivery of a message to one URL."""
+
+    id: int
+    message_id: int
+    channel: str
+    target: str
+    target_label: str
+    state: str
+    attempts: int
+    strikes: int
+    next_attempt: datetime
+    created: datetime
+    kind: str
+    title: str
+    body: str
+    source: str | None
+    first_seen: datetime | None
+    item_ids: tuple[int, ...] = ()
+    last_error: str | None = None
+    done_at: datetime | None = None

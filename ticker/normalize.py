@@ -1,4 +1,4 @@
-"""An item's identity: its text normalized by the rules of product.md "What counts as new".
+"""An item's identity: its text normalized by the rules of README.md "What counts as new".
 
 Two lines that differ only in case, spacing, punctuation style (typographic quotes and dashes,
 a trailing full stop), invisible marks or a leading "BREAKING:" label share one key, so a
@@ -40,7 +40,8 @@ _LABEL = re.compile(
 # by the time it is cut, so rstrip of these does what r"[\s.。۔]+$" would.
 _STOPS = " .。۔"
 
-#: Items longer than this are cut (F7): the identity of a ticker line lives in its start.
+#: Items longer than this are cut (bounded extraction): the identity of a ticker line lives in its
+#: start.
 MAX_KEY_CHARS = 1000
 
 
@@ -71,8 +72,8 @@ _CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).i
 @functools.lru_cache(maxsize=4096)
 def clean_text(text: str) -> str:
     """Text as shown to people: Unicode NFC, whitespace collapsed, control characters, bidi
-    overrides, lone surrogates and noncharacters removed (M3), so that it is valid UTF-8 and
-    valid XML text. Scripts, punctuation and emoji are otherwise kept exactly."""
+    overrides, lone surrogates and noncharacters removed (control characters removed), so that it is
+    valid UTF-8 and valid XML text. Scripts, punctuation and emoji are otherwise kept exactly."""
     text = unicodedata.normalize("NFC", text)
     if not text.isprintable():  # every character _UNSAFE removes is unprintable
         text = text.translate(_UNSAFE)

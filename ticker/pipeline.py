@@ -6,13 +6,9 @@ Every outcome, failure included, is returned as a :class:`PollOutcome` and logge
 
 from __future__ import annotations
 
-import asyncio
-import codecs
 import functools
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,31 +16,22 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ticker.config import SourceConfig
-from ticker.decode import decode_body
-from ticker.detect import detect, keyed
+from ticker.decide import Validators, decide, failed, gone_after, unchanged
+from ticker.detect import keyed
 from ticker.errors import ExtractError, FetchError, StoreError
-from ticker.extract import Extraction, extract, extract_region, parse_page
-from ticker.fetch import AiohttpFetcher, FetchResult, check_content_type
-from ticker.log import scrub_url_secrets
-from ticker.model import Detection, SourceState
-from ticker.store import Recorded, SqliteStore
+from ticker.fetch import FetchResult, check_content_type
+from ticker.model import Detection, Recorded, SourceState
+from ticker.ports import Fetcher, StateStore
+from ticker.reading import read
+from ticker.redact import scrub_url_secrets
 
 if TYPE_CHECKING:
-    from ticker.alerts import AlertPlanner
+    from ticker.alerting.planner import AlertPlanner
 
 log = structlog.get_logger("ticker.poll")
 
-#: UTF-8 pages up to this size are read on the event loop (~5 ms at most); bigger ones, and
-#: pages that need the charset chain, in a parser thread.
-PARSE_INLINE_BYTES = 512 * 1024
-
 #: How often a page is read whole though its ticker's region shows the same lines (seconds).
 WHOLE_PAGE_EVERY = 60.0
-
-# Parsing threads: as many as cores (lxml parses without the GIL); more only contend.
-_PARSERS = ThreadPoolExecutor(
-    max_workers=max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="ticker-parse"
-)
 
 Clock = Callable[[], datetime]
 
@@ -74,101 +61,6 @@ class PollOutcome:
     processing: float = 0.0  # seconds from the response received to the state committed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PageReading:
-    """A page read with a source's selectors: the extraction and how the text was decoded."""
-
-    extraction: Extraction
-    encoding: str
-    replacements: int
-
-
-def read_page(
-    source: SourceConfig, result: FetchResult, *, expected: frozenset[str] | None = None
-) -> PageReading:
-    """Decode and extract a fetched page. Raises ExtractError (JSON sources with bad JSON).
-
-    With ``expected`` (the keys of the lines the page showed last time), the ticker's region is
-    read first, and only trusted when it shows exactly those lines: a page that may hold
-    anything new is always read whole, so the shortcut can never cause nor hide an alert.
-    """
-    if expected is not None:
-        region = _region(source, result, expected)
-        if region is not None:
-            return region
-    return _read_as_sent(source, result) or _read_decoded(source, result)
-
-
-def _read_as_sent(source: SourceConfig, result: FetchResult) -> PageReading | None:
-    """The whole page read as the UTF-8 bytes it came as; None when it is not UTF-8 (or the
-    source names a charset, or is JSON): then it takes the charset chain, _read_decoded."""
-    if source.charset is not None or source.is_json:
-        return None
-    # Most of the web is UTF-8, which the charset chain tries first anyway: such a page goes to
-    # the parser as it came (decoding it only to check cost 140 µs), and libxml2 flags a byte
-    # that is not UTF-8.
-    return _whole(source, result, _utf8_doc(result.body), encoding="utf-8", replacements=0)
-
-
-def _utf8_doc(body: bytes) -> bytes:
-    return body[3:] if body.startswith(codecs.BOM_UTF8) else body
-
-
-def _read_decoded(source: SourceConfig, result: FetchResult) -> PageReading:
-    decoded = decode_body(result.body, header_charset=result.charset, override=source.charset)
-    reading = _whole(
-        source,
-        result,
-        decoded.text,
-        encoding=decoded.encoding,
-        replacements=decoded.replacements,
-    )
-    assert reading is not None  # text is never flagged
-    return reading
-
-
-def _region(
-    source: SourceConfig, result: FetchResult, expected: frozenset[str]
-) -> PageReading | None:
-    """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None."""
-    if source.charset is not None or source.is_json:
-        return None  # pages read through the charset chain are read whole
-    region = extract_region(
-        _utf8_doc(result.body),
-        items=source.items,
-        text_sel=source.text,
-        link=source.link,
-        canary=source.canary,
-        base_url=result.url,
-    )
-    if region is not None and frozenset(keyed(region.items)) == expected:
-        return PageReading(extraction=region, encoding="utf-8", replacements=0)
-    return None
-
-
-def _whole(
-    source: SourceConfig,
-    result: FetchResult,
-    doc: str | bytes,
-    *,
-    encoding: str,
-    replacements: int,
-) -> PageReading | None:
-    """The whole page read; None when bytes given as UTF-8 were not."""
-    page = parse_page(doc, is_json=source.is_json)
-    if getattr(page, "bad_utf8", False):
-        return None
-    extraction = extract(
-        page,
-        items=source.items,
-        text=source.text,
-        link=source.link,
-        canary=source.canary,
-        base_url=result.url,
-    )
-    return PageReading(extraction=extraction, encoding=encoding, replacements=replacements)
-
-
 @functools.lru_cache(maxsize=4096)
 def _salt(selectors: tuple[object, ...]) -> bytes:
     return repr(selectors).encode()
@@ -184,13 +76,13 @@ def digest_salt(source: SourceConfig) -> bytes:
 async def poll_source(
     source: SourceConfig,
     *,
-    fetcher: AiohttpFetcher,
-    store: SqliteStore,
+    fetcher: Fetcher,
+    store: StateStore,
     planner: AlertPlanner | None = None,
     clock: Clock = utcnow,
 ) -> PollOutcome:
     """Poll one source once and record what it shows, queueing its alerts (with ``planner``)
-    in the same transaction as its items (P1). Never raises (but for cancellation): an
+    in the same transaction as its items (none lost). Never raises (but for cancellation): an
     unexpected exception is a failed poll too, of kind ``crash``, logged with its traceback."""
     started = time.perf_counter()
     outcome: PollOutcome
@@ -230,7 +122,7 @@ async def _process(
     state: SourceState,
     result: FetchResult,
     *,
-    store: SqliteStore,
+    store: StateStore,
     planner: AlertPlanner | None,
     clock: Clock,
 ) -> PollOutcome:
@@ -246,25 +138,7 @@ async def _process(
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
-    reading = None
-    if fresh and expected is not None:
-        # The region is a few KB (~0.3 ms): read right here, it costs less than the trip to a
-        # parser thread, which under load tripled its CPU.
-        reading = _region(source, result, expected)
-    if reading is None:
-        loop = asyncio.get_running_loop()
-        if len(result.body) <= PARSE_INLINE_BYTES:
-            # A UTF-8 page of usual size (~1 ms per 100 KB) is read right here. In a parser
-            # thread the same read cost twice the CPU (the threads contend for the GIL), and
-            # fetched bodies queued up for the threads in a burst (hundreds of MB at 5,000).
-            reading = _read_as_sent(source, result)
-            if reading is None:
-                # The charset chain (detection, a decode, a second parse) is tens of ms.
-                reading = await loop.run_in_executor(_PARSERS, _read_decoded, source, result)
-        else:
-            # A big page is many milliseconds of parsing: in a worker thread it does not hold
-            # up the event loop's timers, sends and other polls (L1); lxml lets go of the GIL.
-            reading = await loop.run_in_executor(_PARSERS, read_page, source, result)
+    reading = await read(source, result, expected=expected if fresh else None)
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
@@ -301,37 +175,27 @@ async def _process(
             items=len(page),
             canary_found=reading.extraction.canary_found,
         )
-    new_state = replace(
-        state,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        body_digest=result.wire_digest,
-        last_success=now,
-        last_attempt=now,
-        consecutive_failures=0,
-        last_error=None,
-        baseline_done=True,
-    )
+    window = timedelta(seconds=source.realert_after)
 
     def record() -> tuple[Detection, list[Recorded]]:
-        # Runs in the store's thread: read, decide and write in one transaction.
+        # Runs in the store's thread: read the inputs, decide, and write in one transaction.
         with store.transaction():
             inputs = store.detection_inputs(
-                source.id, list(page), gone_after=now - timedelta(seconds=source.realert_after)
+                source.id, list(page), gone_after=gone_after(now, window)
             )
-            detection = detect(
+            decision = decide(
                 page=page,
-                known=inputs.known,
-                present=inputs.present,
-                recently_gone=inputs.recently_gone,
+                inputs=inputs,
+                state=state,
+                validators=_validators(result),
                 now=now,
-                realert_after=timedelta(seconds=source.realert_after),
-                baseline=not state.baseline_done,
+                realert_after=window,
             )
+            detection = decision.detection
             recorded = store.record_detection(source.id, detection, now=now)
             if planner is not None and recorded and not detection.baseline:
                 store.queue_messages(planner.for_items(source, recorded), now=now)
-            store.save_source_state(new_state)
+            store.save_source_state(decision.state)
         return detection, recorded
 
     detection, recorded = await store.write(record)
@@ -346,12 +210,18 @@ async def _process(
     )
 
 
+def _validators(result: FetchResult) -> Validators:
+    return Validators(
+        etag=result.etag, last_modified=result.last_modified, body_digest=result.wire_digest
+    )
+
+
 def _still_there(
     source: SourceConfig,
     state: SourceState,
     result: FetchResult,
     *,
-    store: SqliteStore,
+    store: StateStore,
     now: datetime,
     status: str,
     items: int = 0,
@@ -359,17 +229,7 @@ def _still_there(
 ) -> PollOutcome:
     """The page shows what it showed last time: the state moves on (validators, digests,
     last_success, each line's last_seen) in a deferred write shared with other polls."""
-    new_state = replace(
-        state,
-        etag=result.etag or state.etag,
-        last_modified=result.last_modified or state.last_modified,
-        body_digest=result.wire_digest or state.body_digest,
-        last_success=now,
-        last_attempt=now,
-        consecutive_failures=0,
-        last_error=None,
-    )
-    store.defer_state(new_state, seen_at=now)
+    store.defer_state(unchanged(state, _validators(result), now=now), seen_at=now)
     return PollOutcome(
         source_id=source.id,
         status=status,
@@ -384,7 +244,7 @@ def _failed(
     state: SourceState | None,
     exc: Exception,
     *,
-    store: SqliteStore,
+    store: StateStore,
     clock: Clock,
 ) -> PollOutcome:
     """A failed poll; ``exc`` other than FetchError and ExtractError is a crash."""
@@ -395,13 +255,7 @@ def _failed(
     # Served in /healthz, the live page and health alerts: no credential or query value.
     message = scrub_url_secrets(message, source.url)
     if state is not None:  # else the state could not even be read: nothing to move on
-        new_state = replace(
-            state,
-            last_attempt=clock(),
-            consecutive_failures=state.consecutive_failures + 1,
-            last_error=message,
-        )
-        store.defer_state(new_state)
+        store.defer_state(failed(state, message, now=clock()))
     return PollOutcome(
         source_id=source.id,
         status="error",

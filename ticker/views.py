@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ticker.model import RecordedItem
+from ticker.model import Recorded, RecordedItem
 
 
 def iso(ts: datetime) -> str:
@@ -28,7 +28,7 @@ def item_view(
     return {
         "id": item.id,
         "source": item.source_id,
-        "source_name": source_name or item.source_id,
+        "source_name": item.source_id if source_name is None else source_name,
         "tags": list(tags),
         "text": item.text,
         "link": item.link,
@@ -38,6 +38,22 @@ def item_view(
         "update_of": item.update_of_text,
         "delivered_after_s": _latency(item),
     }
+
+
+def just_recorded(source_id: str, rec: Recorded) -> RecordedItem:
+    """An item a poll has just committed, as the history will show it: seen once, not yet
+    delivered. The live page shows it with the same view as an item it reads."""
+    item = rec.item
+    return RecordedItem(
+        id=rec.id,
+        source_id=source_id,
+        text=item.text,
+        link=item.link,
+        first_seen=rec.first_seen,
+        last_seen=rec.first_seen,
+        kind=item.kind,
+        update_of_text=None if item.update_of is None else item.update_of.text,
+    )
 
 
 def pick(view: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -63,7 +79,7 @@ def item_json(
     update_of: str | None = None,
 ) -> str:
     """One item as a JSON line: ``source``, ``text``, ``link``, ``first_seen`` (the contract of
-    product.md), plus ``kind`` and, for an edited line, the text it replaced."""
+    the README), plus ``kind`` and, for an edited line, the text it replaced."""
     obj: dict[str, object] = {
         "source": source,
         "text": text,

@@ -1,4 +1,4 @@
-"""Drill 5 (L2, D5): 200 new lines on one poll, with ``burst = 5``.
+"""Drill 5 (a burst of new items, pacing): 200 new lines on one poll, with ``burst = 5``.
 
 The page gains 200 lines at once. They travel as digests of 20 lines (``route.DIGEST_SIZE``) to a
 webhook and to e-mail (aiosmtpd). Counted at the receivers: all 200 lines, each once; no two

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ticker.httpserver import MAX_CONNECTIONS
+from ticker.web.server import MAX_CONNECTIONS
 
 from .harness import (
     Feed,

@@ -1,4 +1,5 @@
-"""Drill 1 (P1, P2, D1): kill -9 at random moments while items flow to three channels.
+"""Drill 1 (none lost, bounded duplicates, one transaction): kill -9 at random moments while items
+flow to three channels.
 
 A page gains lines over time; ``ticker run`` delivers them to three webhook sinks and is killed
 with SIGKILL at random moments and restarted each time, until the feed ends and the outbox

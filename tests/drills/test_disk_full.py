@@ -1,4 +1,4 @@
-"""Drill 6 (S2): the state directory's disk fills up while lines keep appearing.
+"""Drill 6 (disk full): the state directory's disk fills up while lines keep appearing.
 
 The state lives on a small tmpfs that the test mounts (CI runs as root; the drill is skipped with
 the reason when the mount is refused). With the disk full, ticker says so (``storage_failing``,
@@ -6,8 +6,8 @@ naming the file), stays alive, tells the health channel directly (the outbox is 
 and alerts nothing it could not record; the source itself is not called failing (its page is
 fine). Once space is freed it records the lines that appeared meanwhile and delivers them:
 nothing lost. The disk fills while a send is in flight (the sinks take 0.3 s to answer), so that
-send's success cannot be recorded: it may arrive twice (P2), not again and again while the disk
-stays full.
+send's success cannot be recorded: it may arrive twice (bounded duplicates), not again and again
+while the disk stays full.
 """
 
 from __future__ import annotations

@@ -28,9 +28,8 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from ticker.store import SqliteStore
-from ticker.store_reads import SCAN_LIMIT
-from ticker.storetime import utc
+from ticker.store import SCAN_LIMIT, SqliteStore
+from ticker.store.times import utc
 
 from .harness import (
     Feed,

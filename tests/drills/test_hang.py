@@ -1,4 +1,5 @@
-"""Drill 4 (P3, D2, D6): a channel that accepts requests and never answers.
+"""Drill 4 (channel isolation, one send in flight per URL, stopping): a channel that accepts
+requests and never answers.
 
 The "hung" sink takes every request and never answers it. Lines keep appearing; each must reach
 the healthy "desk" sink within a few seconds of appearing, the hung channel never has more than
@@ -90,7 +91,7 @@ def test_a_hanging_channel_does_not_delay_the_others(
     assert got.duplicates == 0
     assert max(latency) < LATENCY, f"desk latency up to {max(latency):.1f}s: {latency}"
     assert hung.hits(), "the hung channel was never tried"
-    assert hung.max_in_flight <= 1, "more than one send in flight to one URL (D2)"
+    assert hung.max_in_flight <= 1, "more than one send in flight to one URL"
     assert t.proc.returncode == 0, t.tail()
     assert stop_took < STOP_TIMEOUT + 2, (
         f"SIGTERM took {stop_took:.1f}s with a send hung (stop_timeout {STOP_TIMEOUT:g}s)"

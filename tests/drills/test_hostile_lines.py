@@ -1,4 +1,5 @@
-"""Drill 9 (M1, M2, M3): ticker lines written to hurt the channels they are sent to.
+"""Drill 9 (page text is data, length caps, control characters removed): ticker lines written to
+hurt the channels they are sent to.
 
 Markup, entities, Markdown, Slack mentions and a 10,000-character line must arrive verbatim and
 inert: through the real ``ticker once`` to a webhook (JSON) and to e-mail (a real aiosmtpd, a
@@ -20,9 +21,10 @@ from typing import Any
 import pytest
 import responses
 
+from ticker.alerting.messages import render
+from ticker.alerting.routing import AlertItem, Planned
+from ticker.apprise_channels import AppriseNotifier
 from ticker.config import ChannelConfig
-from ticker.notify import AppriseNotifier
-from ticker.route import AlertItem, Planned, render
 
 from .harness import Tickers, channel_toml, service_toml, source_toml, timeout, write_config
 from .servers import PageServer, SmtpSink
@@ -39,7 +41,7 @@ HOSTILE = [
     "Slack: <!channel> <!here> <@U1> <http://evil.example|innocent>",
     LONG_LINE,
 ]
-CAP = 1000  # route.MAX_ITEM_CHARS / extract.MAX_CHARS: an item's text is cut here (M2)
+CAP = 1000  # route.MAX_ITEM_CHARS / extract.MAX_CHARS: an item's text is cut here (length caps)
 
 TOKEN = "123456789:AAFakeBotTokenAbCdEfGhIjKlMnOpQrStUvW"
 CHAT = "-1001234567890"

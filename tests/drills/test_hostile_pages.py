@@ -1,4 +1,5 @@
-"""Drill 8 (F1, F2, F3, F6, F7, M3): hostile pages served to ``ticker run`` beside a normal one.
+"""Drill 8 (body cap, timeouts, redirects, charset chain, bounded extraction, control characters
+removed): hostile pages served to ``ticker run`` beside a normal one.
 
 Fifteen hostile sources (compression bombs, a 50 MB page with and without Content-Length, a
 1 byte/s trickle, a redirect loop, a redirect to ``file:``, invalid UTF-8, windows-1256 and cp1252
@@ -282,8 +283,8 @@ def delivered_text(sink: Any, sid: str) -> str | None:
 def test_lines_after_deep_nesting_are_read_or_the_loss_is_reported(
     tmp_path: Path, pages: PageServer, tickers: Tickers, figures: dict[str, Any]
 ) -> None:
-    """F7 and "the right text or a clear error": a page whose ticker follows 10,000 levels of
-    nesting (an ad widget, say) must not lose its lines without a word."""
+    """'bounded extraction' and "the right text or a clear error": a page whose ticker follows
+    10,000 levels of nesting (an ad widget, say) must not lose its lines without a word."""
     after = "Deep page: a line after the nesting"
     pages.set(
         "/deep",

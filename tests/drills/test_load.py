@@ -1,4 +1,5 @@
-"""Load drills L1 (and the poll side of L2): many sources against a fast local page server.
+"""Load drills 'loop lag under load' (and the poll side of 'a burst of new items'): many sources
+against a fast local page server.
 
 ``ticker run`` with ``listen`` set polls N sources every T seconds; each source's page is the
 ~97 KB fixture whose ticker gains a line every CHANGE seconds. Measured: the event loop's lag
@@ -6,8 +7,8 @@
 and over the whole run), CPU from /proc/PID/stat, and RSS over time.
 
 Short form (CI): 100 sources every 5 s for 25 s, loose bounds (alive, RSS < 150 MB). Long form:
-100 sources every 60 s and 1,000 sources every 10 s, five minutes each, with L1's bounds (loop
-lag p99 < 100 ms, RSS flat).
+100 sources every 60 s and 1,000 sources every 10 s, five minutes each, with the bounds of "loop
+lag under load" (loop lag p99 < 100 ms, RSS flat).
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def test_many_sources_keep_the_loop_responsive_and_memory_flat(
     assert hwm is not None
     assert hwm / 1024 < 150, f"peak RSS {mb(hwm)} MB"
     if LONG:
-        # L1: the loop stays responsive and memory flat once every source has its baseline.
+        # Loop lag under load: the loop stays responsive and memory flat once every source has its
+        # baseline.
         assert figures["loop_lag_p99_after_warmup_ms"] < 100
         assert figures["rss_mb_last_third"] - figures["rss_mb_first_third"] < 15
     else:

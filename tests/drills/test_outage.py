@@ -1,4 +1,5 @@
-"""Drill 2 (P1, P3, D3): one channel down for a while as items arrive.
+"""Drill 2 (none lost, channel isolation, circuit breaker): one channel down for a while as items
+arrive.
 
 The "down" sink answers 500 for the whole outage while lines keep appearing. Counted at the
 sinks: the failed requests stay within what the breaker allows (one probe per backoff window:
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ticker.deliver import DeliveryPolicy
+from ticker.alerting.sender import DeliveryPolicy
 
 from .harness import (
     Feed,

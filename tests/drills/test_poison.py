@@ -1,4 +1,5 @@
-"""Drill 3 (D4): a poison message, refused (400) every time by a channel that otherwise works.
+"""Drill 3 (dead letters): a poison message, refused (400) every time by a channel that otherwise
+works.
 
 The "desk" sink answers 400 to the one message carrying the poison line and 200 to every other.
 With ``max_strikes = 3`` the poison delivery is given up after three strikes (each counted only

@@ -1,4 +1,5 @@
-"""Drill 10 (X1): no secret in any output, at the most verbose log level, failures included.
+"""Drill 10 (no secret in a log): no secret in any output, at the most verbose log level, failures
+included.
 
 Channels carry a fake Telegram bot token, a Slack webhook path and an SMTP password, given as
 ``${VARS}`` from the environment: real ``tgram://`` and ``slack://`` URLs (their HTTPS goes to a

@@ -1,4 +1,5 @@
-"""Drill 11 (D6, P2): SIGTERM in the middle of a burst that a slow, paced channel is draining.
+"""Drill 11 (stopping, bounded duplicates): SIGTERM in the middle of a burst that a slow, paced
+channel is draining.
 
 A poll brings a burst of lines, sent one message each (``burst`` set high) to a slow webhook
 paced at ``min_interval`` and to a fast one. SIGTERM comes while the slow channel is half way:

@@ -1,4 +1,4 @@
-"""Drill 7 (S3): a state file that is corrupt, or not SQLite at all.
+"""Drill 7 (a state file that is not ours): a state file that is corrupt, or not SQLite at all.
 
 ``ticker once`` and ``ticker run`` must stop with a non-zero exit and a message naming the file,
 and leave its bytes exactly as they were (never "repair" by overwriting someone's data). The

@@ -1,0 +1,149 @@
+"""Reading only the ticker's region of a page: a few KB found by the selectors' anchors instead
+of a parse of the whole page, trusted only to confirm what the whole page already showed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from lxml import etree
+
+from ticker.extract.items import Extraction, extract, parse_page
+from ticker.extract.selectors import Selector, select
+
+#: Bytes read past the last item's start tag when parsing only the ticker's region.
+REGION_MARGIN = 4096
+
+
+def ticker_region(
+    text: str | bytes,
+    *,
+    items: Selector,
+    canary: Selector | None = None,
+    margin: int = REGION_MARGIN,
+) -> tuple[int, int] | None:
+    """The slice of a page's text that holds every match of ``items`` (and ``canary``), or None
+    when the selectors are not local or the region would not be much smaller than the page.
+
+    From the first start tag that carries a selector's first anchor to ``margin`` characters past
+    the last occurrence of its last anchor: every element a match involves sits in between, since
+    CSS combinators only ever lead forward in document order.
+    """
+    selectors = [items] if canary is None else [items, canary]
+    if not all(s.local and s.anchors for s in selectors):
+        return None
+    start, end = len(text), 0
+    for sel in selectors:
+        for first, last in sel.anchors:
+            at = _find_token(text, first)
+            until = _rfind_token(text, last)
+            if at < 0 or until < 0:
+                return None  # not on the page: let the whole page say so
+            start, end = min(start, at), max(end, until + len(last))
+    lt, gt = ("<", ">") if isinstance(text, str) else (b"<", b">")
+    start = max(text.rfind(lt, 0, start), 0)  # type: ignore[arg-type]
+    close = text.find(gt, min(end + margin, len(text)))  # type: ignore[arg-type]
+    end = len(text) if close < 0 else close + 1
+    if end <= start or (end - start) * 2 > len(text):
+        return None
+    return start, end
+
+
+def extract_region(
+    text: str | bytes,
+    *,
+    items: Selector,
+    text_sel: Selector | None = None,
+    link: Selector | None = None,
+    canary: Selector | None = None,
+    base_url: str = "",
+) -> Extraction | None:
+    """Extract from the ticker's region only (a few KB instead of the whole page), or None when
+    no region can be found or an item runs past its end. The caller trusts it only to confirm
+    what it already knows, and reads the whole page now and then all the same (see
+    ``reading.read_page``): what a slice of a page cannot know (an element left open before
+    it, a class written with a character reference) is found there within a minute."""
+    if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
+        return None
+    # The parser drops NULs: search what it will see.
+    if isinstance(text, str):
+        text = text.replace("\x00", "") if "\x00" in text else text
+    elif b"\x00" in text:
+        text = text.replace(b"\x00", b"")
+    span = ticker_region(text, items=items, canary=canary)
+    if span is None:
+        return None
+    page = parse_page(text[span[0] : span[1]], is_json=False)
+    nodes = select(page.root, items, False)
+    # No line to confirm (an empty ticker is read whole), or one that may be cut short.
+    if not nodes or getattr(page, "bad_utf8", False) or _cut(page.root, nodes):
+        return None
+    result = extract(page, items=items, text=text_sel, link=link, canary=canary, base_url=base_url)
+    if canary is not None and not result.canary_found:
+        return None  # only the whole page may report a missing canary
+    return replace(result, truncated=False, region=True)
+
+
+def _cut(root: Any, nodes: Sequence[Any]) -> bool:
+    """Whether a matched item may run past the end of the region: the elements still open at
+    its end are the last child of the last child... of the root, down to one followed by text."""
+    open_at_end: set[Any] = {root}
+    node = root
+    while len(node):
+        last = node[-1]
+        if last.tail or not isinstance(last.tag, str):
+            break  # text (or a comment) follows it: it was closed
+        open_at_end.add(last)
+        node = last
+    for match in nodes:
+        element = match if isinstance(match, etree._Element) else _parent(match)
+        if element in open_at_end:
+            return True
+    return False
+
+
+def _parent(result: Any) -> Any:
+    getparent = getattr(result, "getparent", None)  # lxml's "smart" strings know their element
+    return getparent() if getparent is not None else None
+
+
+def _find_token(text: str | bytes, token: str) -> int:
+    """Index of the first occurrence of ``token`` as a whole attribute word, or -1."""
+    tok, before, after = _token(text, token)
+    at = text.find(tok)
+    while at >= 0:
+        if _bounded(text, at, len(tok), before, after):
+            return at
+        at = text.find(tok, at + 1)
+    return -1
+
+
+def _rfind_token(text: str | bytes, token: str) -> int:
+    tok, before, after = _token(text, token)
+    at = text.rfind(tok)
+    while at >= 0:
+        if _bounded(text, at, len(tok), before, after):
+            return at
+        at = text.rfind(tok, 0, at)
+    return -1
+
+
+# What may stand either side of a class or id in markup: quotes, blanks, '=', '>' or '/'.
+_BEFORE = "\"' \t\n\r\f="
+_AFTER = "\"' \t\n\r\f>/"
+_STR_BOUNDS = (frozenset(_BEFORE), frozenset(_AFTER))
+_BYTE_BOUNDS = (frozenset(_BEFORE.encode()), frozenset(_AFTER.encode()))
+
+
+def _token(text: str | bytes, token: str) -> tuple[Any, frozenset[Any], frozenset[Any]]:
+    if isinstance(text, str):
+        return (token, *_STR_BOUNDS)
+    return (token.encode("utf-8"), *_BYTE_BOUNDS)
+
+
+def _bounded(
+    text: str | bytes, at: int, size: int, before: frozenset[Any], after: frozenset[Any]
+) -> bool:
+    end = at + size
+    return (at == 0 or text[at - 1] in before) and (end == len(text) or text[end] in after)

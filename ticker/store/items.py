@@ -1,0 +1,237 @@
+"""Item queries: what detection needs for one page, recording its outcome, the history.
+
+Every query of a poll uses an index bounded by the page or the re-alert window, so a poll's
+cost depends on the page, not on the history.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from ticker.decide import RECENTLY_GONE_LIMIT
+from ticker.model import (
+    Detection,
+    DetectionInputs,
+    ItemKind,
+    KnownItem,
+    Recorded,
+    RecordedItem,
+)
+from ticker.store.times import opt_utc, parse_utc, utc
+
+
+class ItemQueries:
+    """Item queries of :class:`ticker.store.SqliteStore` (same connection, same thread)."""
+
+    conn: sqlite3.Connection
+    _staged_present: dict[str, frozenset[str]]
+
+    def detection_inputs(
+        self,
+        source_id: str,
+        keys: Sequence[str],
+        *,
+        gone_after: datetime,
+        recent_limit: int = RECENTLY_GONE_LIMIT,
+    ) -> DetectionInputs:
+        """The latest occurrence of each page key, the keys shown last time, and the lines that
+        left since ``gone_after``. Every query uses an index bounded by the page or the window."""
+        known: dict[str, KnownItem] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT * FROM items WHERE source = ? AND key IN ({marks}) ORDER BY id",
+                (source_id, *chunk),
+            )
+            for row in rows:
+                known[row["key"]] = _known(row)  # ORDER BY id: the latest occurrence wins
+        page = set(keys)
+        present: set[str] = set()
+        # Lines shown last time and missing now have just left: they are edit candidates too.
+        leaving: list[KnownItem] = []
+        for row in self.conn.execute(
+            "SELECT * FROM items WHERE source = ? AND gone_since IS NULL", (source_id,)
+        ):
+            present.add(row["key"])
+            if row["key"] not in page:
+                leaving.append(_known(row))
+        gone = leaving + [
+            _known(r)
+            for r in self.conn.execute(
+                "SELECT * FROM items WHERE source = ? AND gone_since IS NOT NULL "
+                "AND gone_since >= ? ORDER BY gone_since DESC LIMIT ?",
+                (source_id, utc(gone_after), recent_limit),
+            )
+        ]
+        return DetectionInputs(known=known, present=present, recently_gone=gone)
+
+    def record_detection(
+        self, source_id: str, detection: Detection, *, now: datetime
+    ) -> list[Recorded]:
+        """Apply a detection: move last_seen, mark gone lines, insert new occurrences."""
+        stamp = utc(now)
+        self._staged_present[source_id] = frozenset(detection.page_keys)
+        if detection.seen:
+            for chunk in _chunks(list(detection.seen), 500):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    "UPDATE items SET last_seen = ?, gone_since = NULL WHERE id IN ("
+                    f"SELECT max(id) FROM items WHERE source = ? AND key IN ({marks}) "
+                    "GROUP BY key)",
+                    (stamp, source_id, *chunk),
+                )
+        if detection.gone:
+            for chunk in _chunks(list(detection.gone), 500):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    f"UPDATE items SET gone_since = ? WHERE source = ? "
+                    f"AND gone_since IS NULL AND key IN ({marks})",
+                    (stamp, source_id, *chunk),
+                )
+        # A line back after a long absence gets a new row; its earlier occurrence stays closed.
+        # One statement for all the new rows, their ids given as SQLite would give them (this
+        # transaction holds the write lock): each statement is a trip through the GIL, which
+        # the event loop's thread wants too.
+        out: list[Recorded] = []
+        if not detection.new:
+            return out
+        (next_id,) = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM items").fetchone()
+        # 100 rows of 9 values stay under the 999 variables an SQLite before 3.32 allows.
+        for chunk in _chunks(list(detection.new), 100):
+            rows: list[object] = []
+            for item in chunk:
+                kind = item.kind  # BASELINE for a baseline's lines (ticker.decide)
+                update_of = None if item.update_of is None else item.update_of.id
+                rows += (next_id, source_id, item.key, item.text, item.link, kind.value)
+                rows += (update_of, stamp, stamp)
+                out.append(Recorded(id=next_id, item=item, first_seen=now))
+                next_id += 1
+            self.conn.execute(
+                "INSERT INTO items (id, source, key, text, link, kind, update_of, first_seen, "
+                "last_seen) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                rows,
+            )
+        return out
+
+    def history(
+        self,
+        *,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        grep: re.Pattern[str] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        before_id: int | None = None,
+        include_baseline: bool = True,
+    ) -> Iterator[RecordedItem]:
+        """Recorded items in first-seen order (or newest first), filtered; ``before_id`` pages
+        back through a newest-first listing."""
+        sql, args = history_query(
+            sources=sources,
+            since=since,
+            until=until,
+            newest_first=newest_first,
+            before_id=before_id,
+            include_baseline=include_baseline,
+        )
+        if limit is not None and limit <= 0:
+            return
+        count = 0
+        for row in self.conn.execute(sql, args):
+            if grep is not None and not grep.search(row["text"]):
+                continue
+            yield recorded_item(row)
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def timeline(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        """(source, hour "YYYY-MM-DDTHH", count) of items first seen since ``since``, baselines
+        excluded: what broke, hour by hour."""
+        return timeline(self.conn, since=since)
+
+
+def history_query(
+    *,
+    sources: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    newest_first: bool = False,
+    before_id: int | None = None,
+    include_baseline: bool = True,
+) -> tuple[str, list[object]]:
+    """The SQL of a history listing and its arguments (rows for :func:`recorded_item`)."""
+    where: list[str] = []
+    args: list[object] = []
+    if before_id is not None:
+        where.append("i.id < ?")
+        args.append(before_id)
+    if not include_baseline:
+        where.append("i.kind != 'baseline'")
+    if sources:
+        where.append(f"i.source IN ({','.join('?' * len(sources))})")
+        args.extend(sources)
+    if since is not None:
+        where.append("i.first_seen >= ?")
+        args.append(utc(since))
+    if until is not None:
+        where.append("i.first_seen < ?")
+        args.append(utc(until))
+    sql = (
+        "SELECT i.*, u.text AS update_of_text FROM items i "
+        "LEFT JOIN items u ON u.id = i.update_of"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + (
+            " ORDER BY i.first_seen DESC, i.id DESC"
+            if newest_first
+            else " ORDER BY i.first_seen ASC, i.id ASC"
+        )
+    )
+    return sql, args
+
+
+def recorded_item(row: sqlite3.Row) -> RecordedItem:
+    return RecordedItem(
+        id=row["id"],
+        source_id=row["source"],
+        text=row["text"],
+        link=row["link"],
+        first_seen=parse_utc(row["first_seen"]),
+        last_seen=parse_utc(row["last_seen"]),
+        kind=ItemKind(row["kind"]),
+        update_of_text=row["update_of_text"],
+        first_delivered=opt_utc(row["first_delivered"]),
+    )
+
+
+def timeline(conn: sqlite3.Connection, *, since: datetime) -> list[tuple[str, str, int]]:
+    """(source, hour "YYYY-MM-DDTHH", count) of items first seen since ``since``, baselines
+    excluded: what broke, hour by hour."""
+    rows = conn.execute(
+        "SELECT source, substr(first_seen, 1, 13) AS hour, count(*) FROM items "
+        "WHERE first_seen >= ? AND kind != 'baseline' GROUP BY source, hour",
+        (utc(since),),
+    )
+    return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _known(row: sqlite3.Row) -> KnownItem:
+    return KnownItem(
+        id=row["id"],
+        key=row["key"],
+        text=row["text"],
+        link=row["link"],
+        first_seen=parse_utc(row["first_seen"]),
+        last_seen=parse_utc(row["last_seen"]),
+        gone_since=opt_utc(row["gone_since"]),
+    )
