@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+if TYPE_CHECKING:
+    from sinks import WebhookSink
+    from test_service import TickerProcess
 
 DATA = Path(__file__).parent / "data"
 EN_PAGE = DATA / "almayadeen-en.html"
@@ -68,15 +75,24 @@ class PageServer:
         )
 
 
-@pytest.fixture
-async def page_server() -> AsyncIterator[PageServer]:
+@contextlib.asynccontextmanager
+async def serving_pages() -> AsyncIterator[PageServer]:
+    """A PageServer listening on 127.0.0.1 (a port of its own) until the block ends."""
     ps = PageServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", ps._handle)
     ps.server = TestServer(app, host="127.0.0.1")
     await ps.server.start_server()
-    yield ps
-    await ps.server.close()
+    try:
+        yield ps
+    finally:
+        await ps.server.close()
+
+
+@pytest.fixture
+async def page_server() -> AsyncIterator[PageServer]:
+    async with serving_pages() as ps:
+        yield ps
 
 
 def ticker_line(text: str) -> str:
@@ -112,3 +128,28 @@ def run_ticker(
         cwd=cwd,
         check=False,
     )
+
+
+# -- fixtures the process tests share ----------------------------------------------------------
+
+
+@pytest.fixture
+def ticker_run() -> Iterator[Callable[..., TickerProcess]]:
+    """Starts ``ticker run`` processes; kills any left at teardown."""
+    from test_service import processes
+
+    yield from processes()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[WebhookSink]:
+    from sinks import WebhookSink
+
+    async with WebhookSink() as s:
+        yield s
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session

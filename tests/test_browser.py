@@ -29,7 +29,6 @@ from test_live import (
     REPO,
     Live,
     TickerProcess,
-    http_fixture,  # noqa: F401  (the fixture "http", used by name)
     source_toml,
     start_live_fixture,  # noqa: F401  (the fixture "start_live", used by name)
     ticker_processes_fixture,  # noqa: F401  (the fixture "ticker_processes", used by name)

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from conftest import PageServer, en_page, run_ticker, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sinks import WebhookSink, free_port
-from test_service import BASE, NEW, TickerProcess, baseline, processes, service_toml, source_toml
+from test_service import BASE, NEW, TickerProcess, baseline, service_toml, source_toml
 
 from ticker.alerting.routing import AlertItem, channels_for, explain_routes, route_matches
 from ticker.config import ChannelConfig, RouteConfig
@@ -205,17 +205,6 @@ def test_the_explanation_agrees_with_routing(
 
 
 # -- the Atom feed leaves the baseline out -------------------------------------------------------
-
-
-@pytest.fixture
-def ticker_run() -> Iterator[Callable[..., TickerProcess]]:
-    yield from processes()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
 
 
 async def test_feed_atom_leaves_out_baseline_lines_unless_asked(

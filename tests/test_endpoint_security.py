@@ -34,7 +34,6 @@ from test_live import (  # noqa: F401 -- fixtures used by name
     TickerProcess,
     events,
     free_port,
-    http_fixture,
     live_toml,
     source_toml,
     start_live_fixture,
@@ -307,6 +306,13 @@ async def test_with_a_token_every_request_needs_it_and_a_page_url_token_becomes_
     assert headers["Content-Type"].startswith("text/event-stream")
     wrong_jar = {"Cookie": "ticker_token=" + "x" * len(TOKEN)}
     assert (await status_of(http, base + "/api/items", headers=wrong_jar))[0] == 401
+    # A feed opened with ?token= does not write the token into its body (its self link).
+    status, _, feed = await status_of(
+        http, base + "/feed.atom", params={"token": TOKEN, "baseline": "1"}
+    )
+    assert status == 200
+    assert TOKEN not in feed
+    assert "baseline=1" in feed
 
 
 # -- 4. validate: the endpoint beyond loopback -----------------------------------------------

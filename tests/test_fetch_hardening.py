@@ -15,10 +15,10 @@ from typing import Any
 import brotli
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
-from conftest import EN_PAGE, PageServer
+from conftest import EN_PAGE, PageServer, serving_pages
 from test_fetch import _no_proxy_env, fetch, fetch_error, fetch_settings  # noqa: F401
 
+from ticker.decode import MAX_GZIP_MEMBERS
 from ticker.fetch import MAX_REDIRECTS, AiohttpFetcher, HostGate
 
 EN_BYTES = EN_PAGE.read_bytes()
@@ -27,13 +27,8 @@ EN_BYTES = EN_PAGE.read_bytes()
 @pytest.fixture
 async def other_server() -> AsyncIterator[PageServer]:
     """A second page server: the same host (127.0.0.1), another port."""
-    ps = PageServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", ps._handle)
-    ps.server = TestServer(app, host="127.0.0.1")
-    await ps.server.start_server()
-    yield ps
-    await ps.server.close()
+    async with serving_pages() as ps:
+        yield ps
 
 
 def bounce_to(target: Callable[[], str]) -> Any:
@@ -133,6 +128,26 @@ async def test_a_complete_multi_member_gzip_page_is_read_whole(page_server: Page
     page_server.handlers["/two"] = handler
     result = await fetch(page_server.url("/two"))
     assert result.body == EN_BYTES
+
+
+async def test_a_body_of_thousands_of_tiny_gzip_members_is_refused(page_server: PageServer) -> None:
+    """Each member costs a decompressor on the event loop: 250,000 one-byte members held it
+    for 0.8 s a poll. A body may hold MAX_GZIP_MEMBERS; past that it is a content error."""
+    blob = gzip_members(*(bytes([b]) for b in EN_BYTES[:5000]))
+    within = gzip_members(*(EN_BYTES[i : i + 100] for i in range(0, 100 * MAX_GZIP_MEMBERS, 100)))
+
+    async def handler(request: web.Request) -> web.Response:
+        body = within if request.query.get("n") == "ok" else blob
+        return web.Response(
+            body=body, content_type="text/html", headers={"Content-Encoding": "gzip"}
+        )
+
+    page_server.handlers["/many"] = handler
+    err = await fetch_error(page_server.url("/many"))
+    assert err.kind == "content"
+    assert "gzip members" in str(err)
+    result = await fetch(page_server.url("/many?n=ok"))
+    assert result.body == EN_BYTES[: 100 * MAX_GZIP_MEMBERS]
 
 
 @pytest.mark.parametrize(

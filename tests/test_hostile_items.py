@@ -14,7 +14,7 @@ import json
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,6 @@ from test_service import (
     TickerProcess,
     baseline,
     channel_toml,
-    processes,
     service_toml,
     source_toml,
     titles,
@@ -38,23 +37,6 @@ from test_service import (
 from test_web import listen_toml, started
 
 DEEP_LINE = "Deep item: sirens heard across the north"
-
-
-@pytest.fixture
-def ticker_run() -> Iterator[Callable[..., TickerProcess]]:
-    yield from processes()
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[WebhookSink]:
-    async with WebhookSink() as s:
-        yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
 
 
 def json_source_toml(sid: str, url: str, items: str = "jmespath:items[*].t") -> str:

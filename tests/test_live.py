@@ -116,13 +116,6 @@ def ticker_processes_fixture() -> Iterator[Callable[..., TickerProcess]]:
         tp.kill()
 
 
-@pytest.fixture(name="http")
-async def http_fixture() -> AsyncIterator[aiohttp.ClientSession]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
-
-
 # -- configuration ---------------------------------------------------------------------------
 
 
@@ -850,6 +843,21 @@ def never_reading_client(port: int) -> socket.socket:
     return s
 
 
+def connection_ends(s: socket.socket, seconds: float) -> bool:
+    """Read ``s`` until the server closes or resets it, for at most ``seconds``."""
+    s.settimeout(0.5)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if not s.recv(65536):
+                return True
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return True
+    return False
+
+
 async def test_a_client_that_never_reads_slows_neither_polling_nor_other_clients(
     page_server: PageServer, start_live: Callable[..., Awaitable[Live]]
 ) -> None:
@@ -876,6 +884,8 @@ async def test_a_client_that_never_reads_slows_neither_polling_nor_other_clients
                 assert took < 3, f"{sid}'s news reached the reading client after {took:.1f}s"
             # The slow client was let go; the reader stays, and polling goes on at its pace.
             assert len(live.tp.events("sse_client_dropped")) == 1, "the slow client was kept"
+            # ... and its connection closed, not held open by a writer stuck on its socket.
+            assert await asyncio.to_thread(connection_ends, slow, 2), "dropped but still open"
             page_server.set("/s0", en_page([NEW[0], *BASE]))
             await reader.item(NEW[0], within=3)
     finally:

@@ -20,7 +20,7 @@ from sinks import SmtpServer, WebhookSink
 
 from ticker.alerting.messages import render
 from ticker.alerting.routing import AlertItem, Planned
-from ticker.apprise_channels import AppriseNotifier, redact_url, tune_url, url_key
+from ticker.apprise_channels import AppriseNotifier, target_label, tune_url, url_key
 from ticker.config import parse_config
 from ticker.log import Redactor
 from ticker.model import SendResult
@@ -295,7 +295,7 @@ def test_tuned_urls_keep_the_path_and_credentials() -> None:
     assert query(tuned)["to"] == "desk@example.com"
 
 
-# -- redact_url and url_key -----------------------------------------------------------------------
+# -- labels and url_key ---------------------------------------------------------------------------
 
 SECRET_URLS = [
     (f"tgram://{TG_TOKEN}/{TG_CHAT}", [TG_TOKEN, "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", TG_CHAT]),
@@ -309,17 +309,11 @@ SECRET_URLS = [
 
 
 @pytest.mark.parametrize(("url", "secrets"), SECRET_URLS)
-def test_redact_url_never_shows_a_secret(url: str, secrets: list[str]) -> None:
-    shown = redact_url(url)
-    assert shown.startswith(urlsplit(url).scheme + "://")
+def test_a_url_s_label_never_shows_a_secret(url: str, secrets: list[str]) -> None:
+    shown = target_label("desk", 0, url)
+    assert shown.startswith("desk[0] " + urlsplit(url).scheme + "://")
     for secret in secrets:
         assert secret.lower() not in shown.lower()
-
-
-def test_redact_url_keeps_a_public_host_for_orientation() -> None:
-    assert redact_url("json://127.0.0.1:8080/hook/abc") == "json://127.0.0.1/***"
-    assert redact_url("mailtos://u:p@smtp.example.com") == "mailtos://smtp.example.com/***"
-    assert redact_url("not a url") == "***"
 
 
 @pytest.mark.parametrize(("url", "secrets"), SECRET_URLS)

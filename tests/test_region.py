@@ -802,6 +802,32 @@ async def test_a_page_is_read_the_same_on_the_loop_and_in_a_parser_thread(
     assert all((thread != on_loop) == bool(padding) for thread, _ in reads), reads
 
 
+@pytest.mark.parametrize("padding", [0, 600 * 1024])
+async def test_a_big_page_s_region_is_read_off_the_loop(
+    page_server: PageServer, tmp_path: Path, padding: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A region may be up to half its page: a page over PARSE_INLINE_BYTES has its region read in
+    a parser thread too; a usual page's region, on the loop."""
+    regions: list[str] = []
+    region = reading._region
+
+    def spy(*args: Any) -> Any:
+        regions.append(threading.current_thread().name)
+        return region(*args)
+
+    monkeypatch.setattr(reading, "_region", spy)
+
+    def page(filler: str) -> bytes:  # the same lines, another body (ads, tokens)
+        pad = f"<!-- {filler * max(padding, 1)} -->"
+        return en_page(LINES).replace("</body>", pad + "</body>").encode()
+
+    first, second, _ = await poll_twice(page_server, tmp_path, page("x"), page("y"))
+    assert (first.baseline, second.status, second.new) == (True, "ok", ())
+    on_loop = threading.current_thread().name
+    assert len(regions) == 1
+    assert (regions[0] != on_loop) == bool(padding), regions
+
+
 async def test_a_page_that_needs_the_charset_chain_is_decoded_off_the_loop(
     page_server: PageServer, tmp_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ import re
 import signal
 import socket
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,13 @@ import pytest
 from aiohttp import web
 from conftest import PageServer, en_page, run_ticker, write_config
 from sinks import WebhookSink, free_port
-from test_service import BASE, NEW, TickerProcess, baseline, processes, service_toml, source_toml
+from test_service import BASE, NEW, TickerProcess, baseline, service_toml, source_toml
 
 from ticker.apprise_channels import AppriseNotifier, target_label
 from ticker.config import load_config
 
 TG_TOKEN = "987654321:AAHfakeTokenQwErTyUiOpAsDfGhJkLzXcVbN"
 LABEL = re.compile(r"^[\w-]+\[\d+\] [a-z]+://\S+ #[0-9a-f]{4}$")
-
-
-@pytest.fixture
-def ticker_run() -> Iterator[Callable[..., TickerProcess]]:
-    yield from processes()
 
 
 async def status_of(url: str, **headers: str) -> int | None:

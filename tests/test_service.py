@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,17 +155,6 @@ def processes() -> Iterator[Callable[..., TickerProcess]]:
     yield start
     for tp in started:
         tp.kill()
-
-
-@pytest.fixture
-def ticker_run() -> Iterator[Callable[..., TickerProcess]]:
-    yield from processes()
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[WebhookSink]:
-    async with WebhookSink() as s:
-        yield s
 
 
 # -- configuration ---------------------------------------------------------------------------

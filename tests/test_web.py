@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import feedparser
-import pytest
 from conftest import PageServer, en_page, write_config
 from prometheus_client.parser import text_string_to_metric_families
 from sinks import WebhookSink, free_port
@@ -30,7 +29,6 @@ from test_service import (
     broken_layout,
     channel_toml,
     counted,
-    processes,
     service_toml,
     source_toml,
 )
@@ -39,17 +37,6 @@ from ticker.config import Config, SourceConfig, parse_config
 from ticker.health import SourceHealth
 from ticker.model import ItemKind, NewItem, Recorded
 from ticker.web import start_web
-
-
-@pytest.fixture
-def ticker_run() -> Iterator[Callable[..., TickerProcess]]:
-    yield from processes()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
 
 
 class Endpoint:

@@ -33,6 +33,7 @@ from ticker.config import ChannelConfig
 from ticker.durations import parse_retry_after
 from ticker.errors import NotifyError, Problem
 from ticker.model import SendResult
+from ticker.redact import host_is_secret
 
 #: Seconds between two sends on one URL, by apprise scheme, unless a channel sets min_interval.
 #: Telegram allows about one message a second per chat; Slack webhooks one a second.
@@ -81,34 +82,12 @@ def tune_url(url: str) -> str:
     return f"{base}?{urlencode(query, safe=':/@,#')}"
 
 
-#: Schemes whose host is a server's name, safe to show; elsewhere the "host" is often a token.
-_SERVER_HOST_SCHEMES = frozenset(
-    {"mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms", "ntfy", "ntfys",
-     "matrix", "matrixs", "mqtt", "mqtts", "gotify", "gotifys", "apprise", "apprises"}
-)  # fmt: skip
-
-
-def redact_url(url: str) -> str:
-    """The scheme and a masked rest: what logs and ``ticker outbox`` may show."""
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        return "***"
-    scheme = scheme.lower()
-    try:
-        host = urlsplit(url).hostname or "" if scheme in _SERVER_HOST_SCHEMES else ""
-    except ValueError:
-        host = ""
-    return f"{scheme}://{host + '/' if host else ''}***"
-
-
 def target_label(channel_id: str, position: int, url: str) -> str:
     """A stable name for a channel's URL that holds no secret, to tell its URLs apart in
     listings and logs: ``desk[1] json://127.0.0.1:8080 #3f9a``. The host (and port) shows only
     where it is a server's name (see ticker.redact.host_is_secret: in tgram://TOKEN/CHAT it is the
     token); the path, credentials and query never show, the 4 hex digits of a hash of the whole
     URL tell apart URLs that differ only there (16 bits say nothing of a token)."""
-    from ticker.redact import host_is_secret
-
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower() if sep else "?"
     try:

@@ -24,6 +24,11 @@ class BadEncoding(Exception):
     """The body is not valid for its Content-Encoding."""
 
 
+#: gzip members one body may hold: servers send one (a few when they concatenate); each new member
+#: costs a decompressor, so thousands of tiny ones would hold the event loop for a second a poll.
+MAX_GZIP_MEMBERS = 64
+
+
 class Decompressor:
     """Decompress a Content-Encoding stream chunk by chunk, never beyond ``limit`` bytes out."""
 
@@ -48,6 +53,7 @@ class Decompressor:
         # gzip: bytes after a member's end, kept until they show whether another member starts
         self._after = b""
         self._junk = False  # the stream ended and what follows is not a gzip member: ignored
+        self._members = 1
 
     def feed(self, chunk: bytes) -> None:
         """Add a chunk of the encoded body; raises TooLarge past the cap, BadEncoding on junk."""
@@ -99,6 +105,9 @@ class Decompressor:
         if not data.startswith(_GZIP_MAGIC):
             self._junk = True
             return b""
+        self._members += 1
+        if self._members > MAX_GZIP_MEMBERS:
+            raise BadEncoding(f"more than {MAX_GZIP_MEMBERS} gzip members in one body")
         self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
         return data
 

@@ -74,7 +74,7 @@ def compile_linear(pattern: str) -> LinearPattern:
     flags = parsed.state.flags
     writer = _Writer(ascii=bool(flags & re.ASCII), multiline=bool(flags & re.MULTILINE))
     body = writer.seq(parsed.data)
-    prefix = "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL)) if flags & bit)
+    prefix = _flag_letters(flags)
     re2_pattern = f"(?{prefix}){body}" if prefix else body
     if writer.boundary and any(ord(c) > 127 and c.isalnum() for c in pattern):
         raise PatternError(
@@ -124,8 +124,7 @@ class _Writer:
             return "(?:" + "|".join(self.seq(b) for b in av[1]) + ")"
         if op is C.SUBPATTERN:
             _group, add, remove, sub = av
-            on = "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL)) if add & bit)
-            off = "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL)) if remove & bit)
+            on, off = _flag_letters(add), _flag_letters(remove)
             if (add | remove) & ~(re.IGNORECASE | re.DOTALL):
                 raise PatternError("scoped flags other than i and s are not supported here")
             flags = on + (f"-{off}" if off else "")
@@ -189,6 +188,11 @@ class _Writer:
                 options.append(f"[{''.join(parts)}]")
             return options[0] if len(options) == 1 else f"(?:{'|'.join(options)})"
         return f"[{'^' if negate else ''}{''.join(parts)}]"
+
+
+def _flag_letters(flags: int) -> str:
+    """RE2's letters for the inline flags it shares with Python (i, s)."""
+    return "".join(f for f, bit in (("i", re.IGNORECASE), ("s", re.DOTALL)) if flags & bit)
 
 
 def _char(code: int) -> str:

@@ -113,7 +113,7 @@ async def poll_source(
         log.exception("poll_crashed", source=source.id)
         outcome = _failed(source, state, exc, store=store, clock=clock)
     outcome = replace(outcome, duration=time.perf_counter() - started)
-    _log_poll(source.id, outcome, present=store.present_keys(source.id))
+    _log_poll(source.id, outcome, store=store)
     return outcome
 
 
@@ -271,14 +271,13 @@ def crash_message(exc: BaseException) -> str:
     return f"poll crashed: unexpected {type(exc).__name__}; see the log"
 
 
-def _log_poll(
-    source_id: str, outcome: PollOutcome, *, present: tuple[frozenset[str], float] | None
-) -> None:
+def _log_poll(source_id: str, outcome: PollOutcome, *, store: StateStore) -> None:
     """One ``poll`` event. ``items``: the lines on the page; a page not read again (304, same
-    body) still shows the lines last read (``present``, the store's), unknown until a page is
-    read in this process, and then null (unknown) rather than 0."""
+    body) still shows the lines last read (the store's ``present_keys``), unknown until a page
+    is read in this process, and then null (unknown) rather than 0."""
     items: int | None = outcome.items
     if outcome.status in ("not_modified", "unchanged"):
+        present = store.present_keys(source_id)
         items = None if present is None else len(present[0])
     fields: dict[str, object] = {
         "source": source_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -133,14 +134,16 @@ async def read(
     With ``expected`` (the lines a whole-page read showed recently), the ticker's region alone
     may confirm them; anything else reads the whole page.
     """
-    if expected is not None:
-        # The region is a few KB (~0.3 ms): read right here, it costs less than the trip to a
-        # parser thread, which under load tripled its CPU.
+    loop = asyncio.get_running_loop()
+    inline = len(result.body) <= PARSE_INLINE_BYTES
+    if expected is not None and inline:
+        # The region is usually a few KB (~0.3 ms): read right here, it costs less than the
+        # trip to a parser thread, which under load tripled its CPU. It may be up to half the
+        # page, so a big page's region is read in the thread with the rest (below).
         region = _region(source, result, expected)
         if region is not None:
             return region
-    loop = asyncio.get_running_loop()
-    if len(result.body) <= PARSE_INLINE_BYTES:
+    if inline:
         # A UTF-8 page of usual size (~1 ms per 100 KB) is read right here. In a parser
         # thread the same read cost twice the CPU (the threads contend for the GIL), and
         # fetched bodies queued up for the threads in a burst (hundreds of MB at 5,000).
@@ -151,4 +154,6 @@ async def read(
         return await loop.run_in_executor(_PARSERS, _read_decoded, source, result)
     # A big page is many milliseconds of parsing: in a worker thread it does not hold up the
     # event loop's timers, sends and other polls; lxml lets go of the GIL.
-    return await loop.run_in_executor(_PARSERS, read_page, source, result)
+    return await loop.run_in_executor(
+        _PARSERS, functools.partial(read_page, source, result, expected=expected)
+    )

@@ -24,7 +24,7 @@ def item_view(
     item: RecordedItem, *, source_name: str | None = None, tags: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Everything an output may show of a recorded item; each output picks its keys (see
-    ``LIVE_KEYS``, ``FEED_KEYS``) so that a field means the same wherever it appears."""
+    ``ITEMS_JSON_KEYS``, ``LIVE_KEYS``) so that a field means the same wherever it appears."""
     return {
         "id": item.id,
         "source": item.source_id,
@@ -183,15 +183,12 @@ def width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, max_last: int = 0) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An aligned text table; the last column is left free (it holds the long text)."""
     rows = [tuple(r) for r in rows]
     widths = [max([width(header[i]), *(width(r[i]) for r in rows)]) for i in range(len(header) - 1)]
     lines = []
     for row in [tuple(header), *rows]:
         cells = [c + " " * (widths[i] - width(c)) for i, c in enumerate(row[:-1])]
-        last = row[-1]
-        if max_last and len(last) > max_last:
-            last = last[: max_last - 1] + "…"
-        lines.append("  ".join([*cells, last]).rstrip())
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)

@@ -77,13 +77,7 @@ class SenderStats:
 def message_fault(result: SendResult) -> bool:
     """A failure that says "this message", not "this channel": a 4xx other than 408 and 429."""
     return (
-        result.status is not None
-        and 400 <= result.status < 500
-        and result.status
-        not in (
-            408,
-            429,
-        )
+        result.status is not None and 400 <= result.status < 500 and result.status not in (408, 429)
     )
 
 
@@ -242,8 +236,7 @@ class Sender:
             # row as still due would send it again) and until the send's thread has returned
             # (never two sends in flight on one URL).
             if returned:
-                st.busy = False
-                self.wake()
+                self._release(st)
             else:
                 future.add_done_callback(lambda _f: self._release(st))
 

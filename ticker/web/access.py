@@ -19,12 +19,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp.typedefs import Handler, Middleware
 
 if TYPE_CHECKING:
     from ticker.config import ServiceConfig
@@ -41,8 +40,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +91,7 @@ def _hostname(host: str) -> str:
     return host.rstrip(".")
 
 
-def _refuse(status: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
+def json_error(status: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
     return status(
         text=json.dumps({"error": message}), content_type="application/json", headers=headers
     )
@@ -104,13 +101,13 @@ def access_middleware(policy: AccessPolicy) -> Middleware:
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not policy.host_allowed(request.headers.get("Host")):
-            raise _refuse(
+            raise json_error(
                 web.HTTPMisdirectedRequest,
                 "this endpoint answers to its IP address, localhost and [service] hostnames",
             )
         presented, in_url = policy.presented_token(request)
         if not policy.token_ok(presented):
-            raise _refuse(
+            raise json_error(
                 web.HTTPUnauthorized,
                 "a token is needed: Authorization: Bearer TOKEN, or ?token=TOKEN in the URL",
                 **{"WWW-Authenticate": 'Bearer realm="ticker"'},

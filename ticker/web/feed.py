@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 from aiohttp import web
+from yarl import URL
 
 from ticker import __version__
 from ticker.alerting.messages import kind_label
 from ticker.model import RecordedItem
 from ticker.normalize import xml_safe
 from ticker.views import iso
-from ticker.web.reads import VIEW_KEY, read_items
+from ticker.web.reads import VIEW_KEY, read_items, wants_baseline
 from ticker.web.status import source_names
 
 
@@ -71,10 +72,14 @@ async def feed_atom(request: web.Request) -> web.Response:
     names = source_names(view)
     # A baseline is what the ticker showed at install time, not news: a feed reader would
     # present it as such, so it is left out (as on the live page) unless asked for.
-    baseline = request.query.get("baseline") in ("1", "true", "yes")
-    items = await read_items(request, include_baseline=baseline)
+    items = await read_items(request, include_baseline=wants_baseline(request))
     feed_id = (
         f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'ticker-feed:{view.config.service.state}')}"
     )
-    body = atom_feed(items, names=names, feed_id=feed_id, self_url=str(request.url))
+    body = atom_feed(items, names=names, feed_id=feed_id, self_url=str(_without_token(request)))
     return web.Response(text=body, content_type="application/atom+xml", charset="utf-8")
+
+
+def _without_token(request: web.Request) -> URL:
+    """The feed's own URL as readers keep and share it: a ``?token=`` stays out of the body."""
+    return request.url.with_query([(k, v) for k, v in request.query.items() if k != "token"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,8 +22,8 @@ from aiohttp import web
 from ticker.model import RecordedItem
 from ticker.store import MAX_QUERY, search_page
 from ticker.views import LIVE_KEYS, item_view, just_recorded, pick
-from ticker.web.access import SECURITY_HEADERS
-from ticker.web.reads import READS_KEY, dumps, read
+from ticker.web.access import json_error
+from ticker.web.reads import READS_KEY, dumps, read, wants_baseline
 from ticker.web.status import LIVE_SOURCE_KEYS, PollNews, StatusView, source_view
 
 log = structlog.get_logger("ticker.web.live")
@@ -53,14 +52,11 @@ class Filter:
         return self.q is None or self.q in item["text"].casefold()
 
 
-def parse_filter(query: Any, tags_of: dict[str, tuple[str, ...]]) -> Filter:
+def parse_filter(query: Any) -> Filter:
     """Filters from a query string; raises HTTPBadRequest naming the bad parameter."""
     q = (query.get("q") or "").strip()
     if len(q) > MAX_QUERY:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"q: at most {MAX_QUERY} characters"}),
-            content_type="application/json",
-        )
+        raise json_error(web.HTTPBadRequest, f"q: at most {MAX_QUERY} characters")
     sources = frozenset(s for s in query.getall("source", []) if s)
     return Filter(sources=sources, tag=query.get("tag") or None, q=q.casefold() or None)
 
@@ -70,6 +66,7 @@ class _Client:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     filter: Filter = field(default_factory=Filter)
     dropped: bool = False
+    transport: asyncio.Transport | None = None
 
 
 class LiveHub:
@@ -89,7 +86,7 @@ class LiveHub:
 
     def on_poll(self, source_id: str, outcome: PollNews) -> None:
         source = self.view.sources.get(source_id)
-        if source is None:
+        if source is None or not self.clients:  # nobody to tell: no work on the poll's path
             return
         for rec in outcome.new:
             item = self.item_dict(just_recorded(source_id, rec))
@@ -97,7 +94,7 @@ class LiveHub:
         self.broadcast("source", pick(source_view(source_id, source), LIVE_SOURCE_KEYS), None)
 
     def broadcast(self, event: str, data: dict[str, Any], item: dict[str, Any] | None) -> None:
-        frame = f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        frame = f"event: {event}\ndata: {dumps(data)}\n\n"
         for client in list(self.clients):
             if item is not None and not client.filter.matches(item):
                 continue
@@ -107,6 +104,10 @@ class LiveHub:
                 # A client that cannot keep up is dropped; it reconnects and reloads.
                 client.dropped = True
                 self.clients.discard(client)
+                # Its handler may wait on a write the client never reads: cut the connection,
+                # or that write (and the descriptor) would be held for as long as it stays open.
+                if client.transport is not None:
+                    client.transport.abort()
                 log.info("sse_client_dropped", reason="slow")
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -117,13 +118,12 @@ class LiveHub:
             # Connection: close: a refused client must not keep its descriptor (issue 12).
             busy.force_close()
             return busy
-        client = _Client(filter=parse_filter(request.query, self.tags_of()))
+        client = _Client(filter=parse_filter(request.query), transport=request.transport)
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
-                **SECURITY_HEADERS,
             }
         )
         # Counted before the first await: clients arriving together cannot all pass the check.
@@ -159,13 +159,12 @@ class LiveHub:
 
 async def api_items(request: web.Request, hub: LiveHub) -> web.Response:
     """Newest first; ``before`` (an item id) pages back; filters as on the page."""
-    flt = parse_filter(request.query, hub.tags_of())
+    flt = parse_filter(request.query)
     try:
         before = int(request.query["before"]) if request.query.get("before") else None
         limit = max(1, min(int(request.query.get("limit", PAGE_SIZE)), 200))
     except ValueError:
         raise web.HTTPBadRequest(text="before and limit are whole numbers") from None
-    include_baseline = request.query.get("baseline") in ("1", "true", "yes")
     sources: Sequence[str] = sorted(flt.sources)
     if flt.tag:
         tagged = [sid for sid, tags in hub.tags_of().items() if flt.tag in tags]
@@ -181,7 +180,7 @@ async def api_items(request: web.Request, hub: LiveHub) -> web.Response:
         contains=flt.q,
         limit=limit,
         before_id=before,
-        include_baseline=include_baseline,
+        include_baseline=wants_baseline(request),
     )
     items = [hub.item_dict(r) for r in page.items]
     # A search stops after SCAN_LIMIT rows: next_before is where the next page starts.
@@ -200,14 +199,15 @@ async def api_sources(request: web.Request, hub: LiveHub) -> web.Response:
 
 
 def _json(obj: Any) -> web.Response:
-    return web.json_response(obj, dumps=dumps, headers=SECURITY_HEADERS)
+    return web.json_response(obj, dumps=dumps)
 
 
 def static_file(name: str) -> bytes:
     return (resources.files("ticker") / "static" / name).read_bytes()
 
 
-_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+#: The page's files, and their content types: nothing else is served.
+_STATIC = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
 
 
 def add_routes(app: web.Application, hub: LiveHub) -> None:
@@ -215,14 +215,13 @@ def add_routes(app: web.Application, hub: LiveHub) -> None:
 
     async def page(request: web.Request) -> web.Response:
         name = request.match_info.get("name", "index.html")
-        suffix = name[name.rfind(".") :]
-        if name not in ("index.html", "app.js", "app.css") or suffix not in _TYPES:
+        if name not in _STATIC:
             raise web.HTTPNotFound()
         return web.Response(
             body=static_file(name),
-            content_type=_TYPES[suffix],
+            content_type=_STATIC[name],
             charset="utf-8",
-            headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
+            headers={"Cache-Control": "no-cache"},
         )
 
     async def no_icon(_request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from ticker.durations import parse_time
 from ticker.errors import ConfigError
 from ticker.model import RecordedItem
 from ticker.store import EndpointReads, ReadRefused, search_page
+from ticker.web.access import json_error
 from ticker.web.status import StatusView
 
 VIEW_KEY: web.AppKey[StatusView] = web.AppKey("status")
@@ -35,10 +36,8 @@ async def read(
     try:
         return await request.app[READS_KEY].run(fn, *args, **kwargs)
     except ReadRefused as exc:
-        raise web.HTTPServiceUnavailable(
-            text=json.dumps({"error": str(exc)}),
-            content_type="application/json",
-            headers={"Retry-After": str(exc.retry_after)},
+        raise json_error(
+            web.HTTPServiceUnavailable, str(exc), **{"Retry-After": str(exc.retry_after)}
         ) from None
 
 
@@ -71,6 +70,12 @@ async def read_items(request: web.Request, *, include_baseline: bool = True) -> 
         include_baseline=include_baseline,
     )
     return page.items
+
+
+def wants_baseline(request: web.Request) -> bool:
+    """``?baseline=1``: include what the ticker showed at install time (left out by default
+    where a reader would take it for news)."""
+    return request.query.get("baseline") in ("1", "true", "yes")
 
 
 def dumps(obj: Any) -> str:

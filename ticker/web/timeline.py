@@ -13,7 +13,6 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from ticker.store import timeline
-from ticker.web.access import SECURITY_HEADERS
 from ticker.web.reads import VIEW_KEY, read
 from ticker.web.status import source_names
 
@@ -27,7 +26,7 @@ async def timeline_svg(request: web.Request) -> web.Response:
         text=svg,
         content_type="image/svg+xml",
         charset="utf-8",
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
+        headers={"Cache-Control": "no-cache"},
     )
 
 
