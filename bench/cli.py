@@ -99,13 +99,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="run the soak for SECONDS (default: off)",
     )
+    p.add_argument(
+        "--service-sources",
+        type=int,
+        default=1000,
+        help="the service row: ticker run and the steady limit on this many live pages "
+        "(default 1000)",
+    )
+    p.add_argument("--service-interval", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument(
+        "--service-warmup", type=float, default=25.0, metavar="SECONDS", help="default 25"
+    )
+    p.add_argument(
+        "--service-seconds",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="the measured window, a tenth of the pages changing per interval (default 60)",
+    )
+    p.add_argument(
+        "--service-quiet",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="then a window with nothing changing, every poll a 304 (default 30)",
+    )
     p.add_argument("--soak-sources", type=int, default=1000)
     p.add_argument("--soak-interval", type=float, default=10.0, metavar="SECONDS")
     p.add_argument(
         "--skip",
         default="",
         metavar="PART[,PART...]",
-        help="leave out parts: pipeline (and the limit), growth, experiments, startup",
+        help="leave out parts: pipeline (and the limit), growth, experiments, startup, "
+        "service (the service row: ticker run beside the steady limit, ~2.5 min)",
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     p.add_argument(
@@ -128,6 +154,11 @@ def _smoke(args: argparse.Namespace) -> None:
     args.startup_runs = 2
     args.startup_sources = [1, 20]
     args.experiment_pages = 5
+    args.service_sources = 20
+    args.service_interval = 1.0
+    args.service_warmup = 3.0
+    args.service_seconds = 4.0
+    args.service_quiet = 2.0
 
 
 def _progress(message: str) -> None:
@@ -141,7 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     # The fixture server is local: never reach it through a proxy from the environment.
     os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1"]))
-    pages = max([*args.n, args.growth_sources, *args.startup_sources, args.soak_sources])
+    pages = max(
+        [*args.n, args.growth_sources, *args.startup_sources, args.soak_sources]
+        + ([] if "service" in skip else [args.service_sources])
+    )
     results: dict[str, Any] = {
         "meta": {
             "python": f"Python {platform.python_version()}",
@@ -158,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "growth": None,
         "experiments": None,
         "startup": None,
+        "service": None,
         "soak": None,
     }
     with FixtureServer(pages) as client:
@@ -205,6 +240,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workdir=args.workdir,
             )
             results["startup"] = to_jsonable(startup)
+        if "service" not in skip:
+            from bench.service_row import run_service_row
+
+            _progress(
+                f"service row: ticker run and the steady limit, {args.service_sources} sources "
+                f"@ {args.service_interval:g}s"
+            )
+            service = run_service_row(
+                client,
+                sources=args.service_sources,
+                interval=args.service_interval,
+                warmup=args.service_warmup,
+                seconds=args.service_seconds,
+                quiet=args.service_quiet,
+                workdir=args.workdir,
+            )
+            results["service"] = to_jsonable(service)
         if args.soak > 0:
             from bench.soak import run_soak
 

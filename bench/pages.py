@@ -26,6 +26,23 @@ def _deflate(data: bytes, *, final: bool) -> bytes:
     return c.compress(data) + c.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
 
 
+def _cards(size: int, lines: list[str]) -> bytes:
+    """About ``size`` bytes of article cards, the markup a news page is mostly made of."""
+    cards, total, k = [], 0, 0
+    while total < size:
+        line = lines[k % len(lines)]
+        card = (
+            f'<article class="card card--{k % 7}"><a class="card__link" href="/news/{k}">'
+            f'<img src="/img/{k}.jpg" alt="" loading="lazy"><h3 class="card__title">{line}'
+            f'</h3></a><p class="card__summary">{line} ({k})</p>'
+            f'<time datetime="2024-01-{1 + k % 28:02d}">{k % 24:02d}:00</time></article>\n'
+        ).encode()
+        cards.append(card)
+        total += len(card)
+        k += 1
+    return b'<section class="more">\n' + b"".join(cards) + b"</section>\n"
+
+
 @dataclass(frozen=True, slots=True)
 class Ticker:
     """One page version's ticker block, raw and deflated, with the CRC up to the tail."""
@@ -47,7 +64,9 @@ class Body:
 class PageTemplate:
     """The template split around its ticker; renders page ``i`` at version ``v``."""
 
-    def __init__(self, path: Path = TEMPLATE) -> None:
+    def __init__(self, path: Path = TEMPLATE, *, pad_to: int = 0) -> None:
+        """``pad_to``: the page made about that many bytes long with article cards before
+        ``</body>`` (the ``live`` pages of the service row), none by default."""
         html = path.read_bytes()
         items = list(_ITEM.finditer(html))
         if len(items) != 10:
@@ -57,6 +76,8 @@ class PageTemplate:
         rest = html[items[-1].end() :]
         cut = rest.rfind(b"</body>")
         self.middle, self.tail = rest[:cut], rest[cut:]
+        if pad_to > len(html):
+            self.middle += _cards(pad_to - len(html), self.lines)
         self._prefix_z = _deflate(self.prefix, final=False)
         self._middle_z = _deflate(self.middle, final=False)
         self._tail_z = _deflate(self.tail, final=True)

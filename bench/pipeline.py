@@ -261,5 +261,7 @@ def limit_worker(port: int, n: int, passes: int) -> LimitFigures:
             client.urls("validators", n),
             passes=passes,
             concurrency=CONCURRENCY,
+            urls_change=client.urls("change", n),
+            advance=client.advance,
         )
     )

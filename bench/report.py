@@ -11,15 +11,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-#: Which limit loop each row is compared with: the parse for parsed pages, the bare GET for an
-#: identical body, the bare conditional GET for a 304.
+#: Which limit loop each row is compared with: the plain parse for a cold poll, and for every
+#: steady row the steady loop (conditional GET, digest check, parse only a changed page) on the
+#: same pages (bench/limit.py).
 LIMIT_OF = {
     "cold": "parse_ms",
-    "304": "get_304_ms",
-    "identical": "get_ms",
-    "nonce": "parse_nonce_ms",
-    "change": "parse_ms",
-    "new_item": "parse_ms",
+    "304": "steady_304_ms",
+    "identical": "steady_identical_ms",
+    "nonce": "steady_nonce_ms",
+    "change": "steady_change_ms",
+    "new_item": "steady_new_item_ms",
 }
 ROW_TITLES = {
     "cold": "cold (200, parsed, baseline)",
@@ -31,9 +32,11 @@ ROW_TITLES = {
 }
 LIMIT_TITLES = {
     "parse_ms": "limit",
-    "parse_nonce_ms": "limit",
-    "get_ms": "bare GET",
-    "get_304_ms": "bare 304",
+    "steady_304_ms": "steady",
+    "steady_identical_ms": "steady",
+    "steady_nonce_ms": "steady",
+    "steady_change_ms": "steady",
+    "steady_new_item_ms": "steady",
 }
 
 
@@ -57,7 +60,7 @@ def add_ratios(run: dict[str, Any]) -> None:
     """Each row gets ``limit_ms`` (its limit loop) and ``ratio`` (CPU per poll over it)."""
     limit = run["limit"]
     for name, row in run["rows"].items():
-        limit_ms = limit[LIMIT_OF[name]]
+        limit_ms = limit.get(LIMIT_OF[name], 0.0)
         row["limit_ms"] = limit_ms
         row["ratio"] = row["cpu_ms"] / limit_ms if limit_ms else 0.0
 
@@ -100,6 +103,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("ticker --help, wall", "<= 150 ms", startup["help_ms"], "ms", startup["help_ms"] <= 150)
         for count, ms in startup["first_request_ms"].items():
             add(f"ticker run, first request ({count} sources)", "<= 500 ms", ms, "ms", ms <= 500)
+    service = results.get("service")
+    if service:
+        label = f"ticker run, {service['sources']:,} sources @ {service['interval']:g}s"
+        changing, quiet = service["changing"], service["quiet"]
+        add(f"{label}, a tenth changing: CPU x steady limit", "<= 1.5x", changing["ratio"], "x",
+            changing["ratio"] <= 1.5)  # fmt: skip
+        add(f"{label}, nothing changing: CPU per 304 poll", "<= 1.0 ms",
+            quiet["ticker_ms_per_poll"], "ms", quiet["ticker_ms_per_poll"] <= 1.0)  # fmt: skip
     soak = results.get("soak")
     if soak:
         label = f"soak {soak['sources']} sources @ {soak['interval']:g}s, {soak['seconds']:.0f}s"
@@ -154,6 +165,12 @@ def render(results: dict[str, Any]) -> str:
             f"(nonce pages {limit['parse_nonce_ms']:.2f}), bare GET {limit['get_ms']:.2f}, "
             f"bare 304 {limit['get_304_ms']:.2f} ({_fmt(limit.get('get_304_trust_env_ms'))} with "
             f"trust_env); limit {limit['polls_per_s']:,.0f} pages/s; "
+            f"steady limit (conditional GET, digest, parse if changed): "
+            f"304 {_fmt(limit.get('steady_304_ms'), 3)}, "
+            f"identical {_fmt(limit.get('steady_identical_ms'), 3)}, "
+            f"nonce {_fmt(limit.get('steady_nonce_ms'), 3)}, "
+            f"10% {_fmt(limit.get('steady_change_ms'), 3)}, "
+            f"every page {_fmt(limit.get('steady_new_item_ms'), 3)}; "
             f"peak RSS {run['peak_rss_mb']:.1f} MiB (at start {run['rss_before_mb']:.1f})"
         )
         rows = []
@@ -234,6 +251,30 @@ def render(results: dict[str, Any]) -> str:
             f"{_fmt(startup['help_uncached_ms'], 0)} ms); "
             f"'ticker run' first request: {firsts}"
         )
+    service = results.get("service")
+    if service:
+        out.append("")
+        out.append(
+            f"ticker run beside the steady limit, the same {service['sources']:,} pages "
+            f"({service['page_bytes'] / 1000:.0f} KB, ETag) every {service['interval']:g}s, "
+            f"after {service['warmup_s']:.0f}s of warm-up; service RSS {service['rss_mb']:.1f} MiB"
+        )
+        rows = []
+        for name, title in (("changing", "a tenth changing"), ("quiet", "nothing changing")):
+            w = service[name]
+            rows.append([
+                title, f"{w['seconds']:.0f}",
+                f"{w['ticker_polls']:,} ({w['ticker_304']:,})",
+                f"{w['limit_polls']:,} ({w['limit_304']:,})",
+                _fmt(w["ticker_ms_per_poll"], 3), _fmt(w["limit_ms_per_poll"], 3),
+                _fmt(w["ratio"]) + "x", _fmt(w["ticker_cpu_pct"], 1), _fmt(w["limit_cpu_pct"], 1),
+                _fmt(w["log_lines_per_min"], 0),
+            ])  # fmt: skip
+        out += _table(
+            ["window", "s", "polls (304)", "limit polls (304)", "ms/poll", "limit ms/poll",
+             "ratio", "CPU %", "limit CPU %", "log lines/min"],
+            rows,
+        )  # fmt: skip
     soak = results.get("soak")
     if soak:
         out.append("")
@@ -249,9 +290,9 @@ def render(results: dict[str, Any]) -> str:
             f"({soak['polls_per_source_min']}-{soak['polls_per_source_max']} per source, "
             f"{soak['polls_expected_per_source']:.1f} expected); max gap {soak['max_gap_s']:.1f}s, "
             f"late {soak['late_polls']}, over-interval gaps {soak['gaps_over_interval']}, "
-            f"missed/skipped {soak['missed_or_skipped']}; poll duration p50 "
-            f"{soak['duration_p50_ms']:.0f} ms p99 {soak['duration_p99_ms']:.0f} ms; "
-            f"errors {soak['errors']}, new items {soak['new_items']}"
+            f"missed/skipped {soak['missed_or_skipped']}; "
+            f"errors {soak['errors']}, new items {soak['new_items']}; "
+            f"log lines {_fmt(soak.get('log_lines_per_min'), 0)}/min after warm-up"
         )
         if soak.get("cpu_pct_by_minute"):
             out.append(

@@ -8,6 +8,12 @@ Paths are ``/{mode}/{page}``; one server serves every mode at once:
 - ``nonce``: a per-request nonce outside the ticker (body changes, ticker does not), no
   validators.
 - ``validators``: ETag and Last-Modified; a matching If-None-Match or If-Modified-Since gets 304.
+- ``live``: the ``change`` pages padded to ~150 KB, with an ETag and Last-Modified per version:
+  304 until ``/_advance`` gives the page a new line (the service row's pages).
+
+A path may start with ``/t/{tag}``: the server then counts that client's answers by status and
+keeps the time of each of its requests per page (``GET /_requests?tag=TAG``), so two clients
+polling the same pages at once (``ticker run`` and the limit loop) are told apart from outside.
 
 Gzip is served when the request accepts it. A request with ``?run=TOKEN`` records the time
 (``time.monotonic()``, system-wide on Linux) of the first request carrying that token, which
@@ -32,7 +38,9 @@ from aiohttp import web
 
 from bench.pages import Body, PageTemplate, Ticker
 
-MODES = ("change", "identical", "nonce", "validators")
+MODES = ("change", "identical", "nonce", "validators", "live")
+#: The size of a ``live`` page (the issue's 150 KB pages), padded with article cards.
+LIVE_BYTES = 150_000
 _LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)
 _HTML = "text/html; charset=utf-8"
 
@@ -46,7 +54,12 @@ class FixtureSite:
         self.base = [self.template.ticker(i, 0) for i in range(pages)]
         self.versions = [0] * pages
         self.changed: list[Ticker] = list(self.base)
+        self.live_template = PageTemplate(pad_to=LIVE_BYTES)
+        self.live: list[Ticker] = [self.live_template.ticker(i, 0) for i in range(pages)]
         self.passes = 0
+        # Per client tag: answers by status, and each request's time per page.
+        self.counts: dict[str, dict[int, int]] = {}
+        self.times: dict[str, dict[int, list[float]]] = {}
         self.requests = 0
         self.first_seen: dict[str, float] = {}
         self._nonce = 0
@@ -60,11 +73,23 @@ class FixtureSite:
                 if (i + self.passes) % step == 0:
                     self.versions[i] += 1
                     self.changed[i] = self.template.ticker(i, self.versions[i])
+                    self.live[i] = self.live_template.ticker(i, self.versions[i])
                     changed += 1
         self.passes += 1
         return changed
 
     async def page(self, request: web.Request) -> web.Response:
+        tag = request.match_info.get("tag")
+        if tag is None:
+            return await self._page(request)
+        response = await self._page(request)
+        counts = self.counts.setdefault(tag, {})
+        counts[response.status] = counts.get(response.status, 0) + 1
+        page = int(request.match_info["page"])
+        self.times.setdefault(tag, {}).setdefault(page, []).append(time.monotonic())
+        return response
+
+    async def _page(self, request: web.Request) -> web.Response:
         self.requests += 1
         if request.query_string:
             run = request.query.get("run")
@@ -91,6 +116,15 @@ class FixtureSite:
             if (inm is not None and etag in inm) or (inm is None and ims == _LAST_MODIFIED):
                 return web.Response(status=304, headers=headers)
             body = self.template.body(self.base[i])
+        elif mode == "live":
+            etag = f'"p{i}-v{self.versions[i]}"'
+            stamp = formatdate(1_700_000_000 + self.versions[i], usegmt=True)
+            headers = {"ETag": etag, "Last-Modified": stamp}
+            inm = request.headers.get("If-None-Match")
+            ims = request.headers.get("If-Modified-Since")
+            if (inm is not None and etag in inm) or (inm is None and ims == stamp):
+                return web.Response(status=304, headers=headers)
+            body = self.live_template.body(self.live[i])
         else:
             raise web.HTTPNotFound()
         return self._respond(request, body, headers)
@@ -108,6 +142,16 @@ class FixtureSite:
         fraction = float(request.query.get("fraction", "0.1"))
         return web.json_response({"changed": self.advance(fraction), "pass": self.passes})
 
+    async def control_requests(self, request: web.Request) -> web.Response:
+        """A tagged client's answers by status; with ``times=1`` each request's time per page."""
+        tag = request.query.get("tag", "")
+        data: dict[str, object] = {
+            "counts": {str(k): v for k, v in self.counts.get(tag, {}).items()},
+        }
+        if request.query.get("times") == "1":
+            data["times"] = {str(k): v for k, v in self.times.get(tag, {}).items()}
+        return web.json_response(data)
+
     async def control_stats(self, request: web.Request) -> web.Response:
         run = request.query.get("run", "")
         return web.json_response({"requests": self.requests, "first": self.first_seen.get(run)})
@@ -119,7 +163,9 @@ def _serve(pages: int, conn: Connection) -> None:
     app = web.Application()
     app.router.add_get("/_stats", site_data.control_stats)
     app.router.add_post("/_advance", site_data.control_advance)
+    app.router.add_get("/_requests", site_data.control_requests)
     app.router.add_get("/{mode}/{page}", site_data.page)
+    app.router.add_get("/t/{tag}/{mode}/{page}", site_data.page)
 
     async def main() -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -156,12 +202,27 @@ class FixtureClient:
         # Never through a proxy, whatever the environment says.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def url(self, mode: str, page: int, *, run: str | None = None) -> str:
+    def url(self, mode: str, page: int, *, run: str | None = None, tag: str | None = None) -> str:
         query = "" if run is None else f"?run={run}"
-        return f"http://127.0.0.1:{self.port}/{mode}/{page}{query}"
+        prefix = "" if tag is None else f"/t/{tag}"
+        return f"http://127.0.0.1:{self.port}{prefix}/{mode}/{page}{query}"
 
-    def urls(self, mode: str, count: int) -> list[str]:
-        return [self.url(mode, i) for i in range(count)]
+    def urls(self, mode: str, count: int, *, tag: str | None = None) -> list[str]:
+        return [self.url(mode, i, tag=tag) for i in range(count)]
+
+    def answers(self, tag: str) -> dict[int, int]:
+        """How many answers of each status the client tagged ``tag`` has had so far."""
+        data = self._call("GET", f"/_requests?tag={tag}")
+        counts = data["counts"]
+        assert isinstance(counts, dict)
+        return {int(k): int(v) for k, v in counts.items()}
+
+    def request_times(self, tag: str) -> dict[int, list[float]]:
+        """Each page's request times (``time.monotonic()``) from the client tagged ``tag``."""
+        data = self._call("GET", f"/_requests?tag={tag}&times=1")
+        times = data["times"]
+        assert isinstance(times, dict)
+        return {int(k): [float(t) for t in v] for k, v in times.items()}
 
     def advance(self, fraction: float = 0.1) -> int:
         """Change ``fraction`` of the change-mode pages (one new ticker line each)."""

@@ -1,11 +1,12 @@
 """The soak: ``ticker run`` as a subprocess with 1,000 sources at 10 s against ``change`` pages.
 
-Every few seconds the process's CPU (utime + stime from /proc/PID/stat) and RSS (VmRSS from
-/proc/PID/status) are sampled; once per interval a tenth of the pages get a new line. Lateness
-comes from the service's own JSON ``poll`` events on stderr: per source, the gaps between poll
-starts (event time minus its duration). A gap over (2 + jitter) intervals means some poll came
-more than one interval late (or was skipped); APScheduler's "missed" and "skipped" warnings are
-counted too.
+Every few seconds the process's CPU (utime + stime from /proc/PID/stat), RSS (VmRSS from
+/proc/PID/status) and the lines it has logged (its journal, at the default level) are sampled;
+once per interval a tenth of the pages get a new line. Lateness comes from the fixture server,
+which keeps the time of each request of this run per page (whatever the service logs): per
+source, the gaps between polls. A gap over (2 + jitter) intervals means some poll came more than
+one interval late (or was skipped); APScheduler's "missed" and "skipped" warnings are counted
+too. Errors are the service's ``poll`` events of status ``error`` (logged at WARNING).
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from bench.configs import write_config
-from bench.measure import cpu_seconds, peak_rss_mb, percentile, rss_mb
+from bench.measure import cpu_seconds, peak_rss_mb, rss_mb
 from bench.server import FixtureClient
 
 JITTER = 0.1  # the service's default [service] jitter
+TAG = "soak"  # the fixture server tells this run's requests by it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +37,7 @@ class Sample:
     cpu: float  # CPU seconds of the ticker process so far
     rss_mb: float
     load1: float  # the machine's 1-minute load average: other work skews CPU time too
+    log_lines: int = 0  # lines the service has logged so far
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,13 +66,36 @@ class SoakFigures:
     missed_or_skipped: int  # APScheduler's misfire and max-instances warnings
     errors: int
     new_items: int  # JSON lines on stdout
-    duration_p50_ms: float
-    duration_p99_ms: float
+    log_lines_per_min: float  # the service's log lines per minute after the warm-up
+    log_events: dict[str, int]  # the events logged, by name, over the whole run
     samples: tuple[Sample, ...]
 
 
-def _sample(pid: int, t: float) -> Sample:
-    return Sample(t=t, cpu=cpu_seconds(pid), rss_mb=rss_mb(pid), load1=os.getloadavg()[0])
+class LineCounter:
+    """Lines written so far to a file another process appends to, read incrementally."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.lines = 0
+
+    def count(self) -> int:
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read()
+        self.offset += len(chunk)
+        self.lines += chunk.count(b"\n")
+        return self.lines
+
+
+def _sample(pid: int, t: float, lines: LineCounter) -> Sample:
+    return Sample(
+        t=t,
+        cpu=cpu_seconds(pid),
+        rss_mb=rss_mb(pid),
+        load1=os.getloadavg()[0],
+        log_lines=lines.count(),
+    )
 
 
 def _by_minute(samples: list[Sample]) -> tuple[float, ...]:
@@ -95,8 +120,9 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return statistics.median(slopes) if slopes else 0.0
 
 
-def _read_log(path: Path) -> tuple[list[dict[str, object]], int]:
-    polls, warnings = [], 0
+def _read_log(path: Path) -> tuple[int, int, dict[str, int]]:
+    """Failed polls, APScheduler's missed/skipped warnings, and the events by name."""
+    errors, warnings, events = 0, 0, Counter[str]()
     with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
@@ -106,11 +132,12 @@ def _read_log(path: Path) -> tuple[list[dict[str, object]], int]:
             if not isinstance(event, dict):
                 continue
             text = str(event.get("event", ""))
-            if text == "poll":
-                polls.append(event)
+            events[text if len(text) <= 40 else "(other)"] += 1
+            if text == "poll" and event.get("status") == "error":
+                errors += 1
             elif "was missed by" in text or "maximum number of running instances" in text:
                 warnings += 1
-    return polls, warnings
+    return errors, warnings, dict(events)
 
 
 def run_soak(
@@ -126,7 +153,7 @@ def run_soak(
     with tempfile.TemporaryDirectory(dir=workdir, prefix="soak-") as tmp:
         base = Path(tmp)
         config = write_config(
-            client.urls("change", sources),
+            client.urls("change", sources, tag=TAG),
             base / "state.db",
             base / "ticker.toml",
             interval=f"{interval:g}s",
@@ -134,6 +161,7 @@ def run_soak(
         log_path, out_path = base / "stderr.jsonl", base / "stdout.jsonl"
         cmd = [sys.executable, "-m", "ticker", "run", "-c", str(config), "--log-format", "json"]
         with log_path.open("wb") as err, out_path.open("wb") as out:
+            lines = LineCounter(log_path)
             started = time.monotonic()
             proc = subprocess.Popen(cmd, stdout=out, stderr=err)
             samples: list[Sample] = []
@@ -146,10 +174,10 @@ def run_soak(
                         client.advance(0.1)
                         next_advance += interval
                     if now >= next_sample:
-                        samples.append(_sample(proc.pid, now - started))
+                        samples.append(_sample(proc.pid, now - started, lines))
                         next_sample += sample_every
                     time.sleep(min(next_sample, next_advance, started + seconds) - now)
-                end = _sample(proc.pid, time.monotonic() - started)
+                end = _sample(proc.pid, time.monotonic() - started, lines)
                 samples.append(end)
                 peak = peak_rss_mb(proc.pid)
             finally:
@@ -160,15 +188,31 @@ def run_soak(
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait()
-        polls, warnings = _read_log(log_path)
+        errors, warnings, events = _read_log(log_path)
         new_items = sum(1 for line in out_path.read_bytes().splitlines() if line.strip())
-    return _figures(samples, polls, warnings, new_items, seconds, sources, interval, warmup, peak)
+    times = client.request_times(TAG)
+    starts = {f"s{page}": [t - started for t in v] for page, v in times.items()}
+    return _figures(
+        samples,
+        starts,
+        errors,
+        warnings,
+        events,
+        new_items,
+        seconds,
+        sources,
+        interval,
+        warmup,
+        peak,
+    )
 
 
 def _figures(
     samples: list[Sample],
-    polls: list[dict[str, object]],
+    starts: dict[str, list[float]],
+    errors: int,
     warnings: int,
+    events: dict[str, int],
     new_items: int,
     seconds: float,
     sources: int,
@@ -180,13 +224,6 @@ def _figures(
     warm = min(samples, key=lambda s: abs(s.t - warmup))
     after = [s.rss_mb for s in samples if s.t >= warm.t] or [end.rss_mb]
     half = max(1, len(after) // 2)
-    starts: dict[str, list[float]] = defaultdict(list)
-    durations = []
-    for event in polls:
-        stamp = datetime.fromisoformat(str(event["timestamp"])).timestamp()
-        duration = float(str(event.get("duration_ms", 0))) / 1000
-        starts[str(event.get("source"))].append(stamp - duration)
-        durations.append(duration)
     first = min((min(v) for v in starts.values()), default=0.0)
     gaps = [b - a for v in starts.values() for a, b in zip(sorted(v), sorted(v)[1:], strict=False)]
     counts = [len(starts.get(f"s{i}", [])) for i in range(sources)]
@@ -204,7 +241,7 @@ def _figures(
         rss_early_mb=statistics.median(after[:half]),
         rss_late_mb=statistics.median(after[half:] or after),
         rss_slope_mb_per_min=60 * _slope([(s.t, s.rss_mb) for s in samples if s.t >= warm.t]),
-        polls=len(polls),
+        polls=sum(len(v) for v in starts.values()),
         polls_per_source_min=min(counts, default=0),
         polls_per_source_max=max(counts, default=0),
         polls_expected_per_source=seconds / interval,
@@ -213,9 +250,11 @@ def _figures(
         late_polls=sum(1 for g in gaps if g > (2 + JITTER) * interval),
         gaps_over_interval=sum(1 for g in gaps if g > (1 + JITTER) * interval + 1),
         missed_or_skipped=warnings,
-        errors=sum(1 for e in polls if e.get("status") == "error"),
+        errors=errors,
         new_items=new_items,
-        duration_p50_ms=1000 * percentile(durations, 0.5),
-        duration_p99_ms=1000 * percentile(durations, 0.99),
+        log_lines_per_min=60 * (end.log_lines - warm.log_lines) / (end.t - warm.t)
+        if end.t > warm.t
+        else 0.0,
+        log_events=events,
         samples=tuple(samples),
     )

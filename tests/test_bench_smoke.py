@@ -37,6 +37,8 @@ def test_every_mode_has_cpu_ratio_rate_and_latency(figures: dict[str, Any]) -> N
     assert run["n"] == 20
     assert run["errors"] == []
     limits = ("parse_ms", "parse_nonce_ms", "get_ms", "get_304_ms", "get_304_trust_env_ms")
+    limits += tuple(f"steady_{row}_ms" for row in ("304", "identical", "nonce", "change"))
+    limits += ("steady_new_item_ms",)
     for key in (*limits, "polls_per_s"):
         assert positive(run["limit"][key]), key
     assert run["limit"]["items_per_page"] == 10
@@ -79,9 +81,11 @@ def test_growth_startup_experiments_and_soak_are_reported(figures: dict[str, Any
     assert all(v["same"] for v in exp["cheaper"].values())
     assert all(positive(v) for v in exp["breakdown"].values())
     soak = figures["soak"]
-    for key in ("cpu_pct", "peak_rss_mb", "rss_end_mb", "polls", "duration_p50_ms"):
+    for key in ("cpu_pct", "peak_rss_mb", "rss_end_mb", "polls"):
         assert positive(soak[key]), key
     assert soak["polls_per_source_min"] >= 1
+    assert soak["log_lines_per_min"] >= 0
+    assert soak["log_events"]["service_started"] == 1
     assert {t["figure"].split(" (")[0] for t in figures["targets"]} >= {
         "cold poll, x limit",
         "304 poll, CPU",
@@ -89,3 +93,28 @@ def test_growth_startup_experiments_and_soak_are_reported(figures: dict[str, Any
         "nonce body, x limit",
         "ticker --help, wall",
     }
+
+
+@pytest.mark.timeout(300)
+def test_the_service_row_measures_ticker_run_beside_the_steady_limit(
+    figures: dict[str, Any],
+) -> None:
+    service = figures["service"]
+    assert service["sources"] == 20
+    assert service["page_bytes"] > 140_000
+    for name in ("changing", "quiet"):
+        window = service[name]
+        assert positive(window["ticker_polls"]), name
+        assert positive(window["limit_polls"]), name
+        # CPU is read from /proc in clock ticks (10 ms): at the smoke's size a window of 304s
+        # can cost the limit less than one tick, so only the changing window must show CPU.
+        for key in ("ticker_ms_per_poll", "limit_ms_per_poll", "ratio"):
+            assert window[key] >= 0, (name, key)
+    changing = service["changing"]
+    assert positive(changing["ticker_ms_per_poll"])
+    assert positive(changing["limit_ms_per_poll"])
+    assert positive(changing["ratio"])
+    # Nothing changes in the quiet window: both loops only ever hear 304.
+    assert service["quiet"]["ticker_304"] == service["quiet"]["ticker_polls"]
+    assert service["quiet"]["limit_304"] == service["quiet"]["limit_polls"]
+    assert service["changing"]["ticker_304"] < service["changing"]["ticker_polls"]

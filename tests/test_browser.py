@@ -725,3 +725,50 @@ async def test_the_timelines_labels_render_at_12px_or_more(
     assert small == [], f"labels under 12 px at {size['viewport']}"
     assert_clean(live, watched)
     await ctx.close()
+
+
+# -- stories ---------------------------------------------------------------------------------
+
+STRIKE = [
+    "Israeli strike kills 5 in southern Lebanon",
+    "5 killed in Israeli strike on southern Lebanon",
+    "Southern Lebanon: Israeli strike kills 5",
+]
+QUAKE = "Magnitude 6.1 earthquake strikes off the coast of Japan"
+
+
+async def test_one_event_from_three_outlets_is_one_card_listing_them(
+    page_server: PageServer, start_live: Callable[..., Awaitable[Live]], browser: Browser
+) -> None:
+    """Three outlets report one event in their words, a fourth line between is another event:
+    the page shows two cards, the story's with its outlets (the first, then the others with
+    their lag), updated live as outlets join."""
+    for sid in ("a", "b", "c"):
+        page_server.set(f"/{sid}", en_page(BASE))
+    live = await start_live(
+        "".join(
+            source_toml(s, page_server.url(f"/{s}"), name=f"Outlet {s.upper()}") for s in "abc"
+        ),
+        service='story_window = "30m"\n',
+    )
+    ctx, page, watched = await open_page(browser, live)
+    page_server.set("/a", en_page([STRIKE[0], *BASE]))
+    await first_is(page, STRIKE[0])
+    page_server.set("/b", en_page([QUAKE, *BASE]))
+    await first_is(page, QUAKE)
+    page_server.set("/b", en_page([STRIKE[1], QUAKE, *BASE]))
+    page_server.set("/c", en_page([STRIKE[2], *BASE]))
+    outlets = "#items > li[data-story] .outlets li"
+    await page.wait_for_function(
+        f"() => document.querySelectorAll('{outlets}').length === 3", timeout=10_000
+    )
+    # Two cards: the story's headline is its first reporter's line.
+    cards = await texts(page)
+    assert sorted(cards) == sorted([STRIKE[0], QUAKE])
+    names = await page.locator(outlets).all_text_contents()
+    assert names[0] == "Outlet A first"
+    assert sorted(n.rsplit(" ", 1)[0] for n in names[1:]) == ["Outlet B", "Outlet C"]
+    assert all(n.rsplit(" ", 1)[1].startswith("+") for n in names[1:])
+    assert_clean(live, watched)
+    await shoot(page, "stories.png")
+    await ctx.close()

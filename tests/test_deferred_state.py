@@ -552,7 +552,19 @@ def start_run(cfg: Path, err_path: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in PROXY_VARS}
     with err_path.open("wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "ticker", "run", "-c", str(cfg), "--log-format", "json"],
+            # DEBUG: every poll a ``poll`` event, which the test counts.
+            [
+                sys.executable,
+                "-m",
+                "ticker",
+                "run",
+                "-c",
+                str(cfg),
+                "--log-format",
+                "json",
+                "--log-level",
+                "debug",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=env,

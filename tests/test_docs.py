@@ -81,3 +81,30 @@ def test_every_complete_example_passes_validate(example: Example, tmp_path: Path
         timeout=60,
     )
     assert done.returncode == 0, f"{example.where}:\n{done.stdout}{done.stderr}"
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md's tree lists each module of the package once, where it is, so the
+    page a newcomer reads first does not drift from the code."""
+    text = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    block = text.split("```\nticker/\n", 1)[1].split("```", 1)[0]
+    listed: set[str] = set()
+    stack: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        name = line.strip().split()[0] if line.strip() else ""
+        if not name:
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = "/".join([p for _, p in stack] + [name.rstrip("/")])
+        if name.endswith("/"):
+            stack.append((indent, name.rstrip("/")))
+        else:
+            listed.add(path)
+    package = ROOT / "ticker"
+    modules = {
+        str(f.relative_to(package)) for f in package.rglob("*.py") if "__pycache__" not in f.parts
+    }
+    assert sorted(modules - listed) == [], "modules missing from docs/architecture.md"
+    assert sorted(p for p in listed - modules if p.endswith(".py")) == [], "listed, not there"

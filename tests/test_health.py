@@ -308,3 +308,20 @@ def test_observe_is_pure() -> None:
     b = observe(before, error(), now=T0, failing_after=2, stale_after=None)
     assert a == b
     assert before == SourceHealth(failures=1)
+
+
+@pytest.mark.parametrize("current", [Health.BROKEN, Health.QUIET])
+def test_a_broken_or_quiet_source_alert_names_the_repair_command(current: Health) -> None:
+    repair = "ticker discover --source almayadeen -c /etc/ticker/ticker.toml"
+    message = alert_message(
+        "Al Mayadeen English",
+        Transition(previous=Health.OK, current=current, reason="because X"),
+        repair=repair,
+    )
+    assert message.body.endswith(repair)
+    failing = alert_message(
+        "Al Mayadeen English",
+        Transition(previous=Health.OK, current=Health.FAILING, reason="because X"),
+        repair=repair,
+    )
+    assert repair not in failing.body  # the page does not load: selectors are not the cause

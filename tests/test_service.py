@@ -128,13 +128,25 @@ class TickerProcess:
 def start_ticker(
     config: Path, *, env: dict[str, str] | None = None, logs: Path | None = None
 ) -> TickerProcess:
-    """Start ``python -m ticker run -c CONFIG`` with JSON logs; output files beside the config."""
+    """Start ``python -m ticker run -c CONFIG`` with JSON logs at DEBUG (every poll a ``poll``
+    event, which the tests wait on); output files beside the config."""
     where = logs or config.parent
     n = len(list(where.glob("stdout-*.txt")))
     out_path, err_path = where / f"stdout-{n}.txt", where / f"stderr-{n}.txt"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ticker", "run", "-c", str(config), "--log-format", "json"],
+            [
+                sys.executable,
+                "-m",
+                "ticker",
+                "run",
+                "-c",
+                str(config),
+                "--log-format",
+                "json",
+                "--log-level",
+                "debug",
+            ],
             stdout=out,
             stderr=err,
             env={**os.environ, **(env or {})},

@@ -398,6 +398,7 @@ async def test_the_endpoint_runs_on_a_status_view_and_stops_listening_when_stopp
             "kind": "new",
             "first_seen": "2024-05-01T12:00:00Z",
             "update_of": None,
+            "story": None,  # stories off in this view
         }
         assert list(frames[1]) == [
             "id", "name", "tags", "state", "last_poll", "last_success", "last_error",

@@ -92,7 +92,7 @@ def _classify(
         return (
             Health.BROKEN,
             f"the canary selector matched nothing in {h.canary_misses} polls while the page "
-            "loaded: the layout may have changed (try 'ticker probe')",
+            "loaded: the layout may have changed",
         )
     if (
         stale_after is not None
@@ -103,12 +103,17 @@ def _classify(
     return Health.OK, "polls succeed and the ticker is read"
 
 
-def alert_message(source_name: str, transition: Transition) -> Message:
-    """The text of a health alert for a transition."""
+def alert_message(
+    source_name: str, transition: Transition, *, repair: str | None = None
+) -> Message:
+    """The text of a health alert for a transition; ``repair``, the command that proposes new
+    selectors, is named when the page loads but its ticker is no longer read."""
     if transition.current is Health.OK:
         title = f"ticker: {source_name} is OK again"
         body = f"{source_name} recovered (was {transition.previous}): {transition.reason}."
     else:
         title = f"ticker: {source_name} is {transition.current}"
         body = f"{source_name}: {transition.reason}."
+        if repair and transition.current in (Health.BROKEN, Health.QUIET):
+            body += f"\nTo see the selectors ticker would use now: {repair}"
     return Message(title=title, body=body)

@@ -46,6 +46,19 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
             registry=r,
         )
+        self.story_lines = Counter(
+            "ticker_story_lines",
+            "New lines by source and role in their story: first (it broke the story) or joined",
+            ["source", "role"],
+            registry=r,
+        )
+        self.story_lag = Histogram(
+            "ticker_story_lag_seconds",
+            "How long after a story's first reporter this source reported it",
+            ["source"],
+            buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600),
+            registry=r,
+        )
         self.source_health = Gauge(
             "ticker_source_health", "1 for the source's current health state", ["source", "state"],
             registry=r,

@@ -89,6 +89,9 @@ class RecordedItem:
     update_of_text: str | None = None
     first_delivered: datetime | None = None  # first delivery to any channel
     tags: tuple[str, ...] = field(default=())
+    story: int | None = None  # the story's id (its first line's id); None: a baseline line
+    story_of_text: str | None = None  # the line of another source it was matched with
+    story_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,12 +129,36 @@ class DetectionInputs:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StoryLink:
+    """The story a new line belongs to, and why (see ``ticker.stories``)."""
+
+    story: int  # the story's id: the row id of its first line
+    matched: int | None = None  # the other source's line it matched; None: it starts the story
+    matched_text: str | None = None
+    score: float | None = None
+    facts: frozenset[str] = frozenset()  # the numbers it states: a different one is news
+    started: datetime | None = None  # when the story's first line was first seen
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryLine:
+    """A recorded line as the stories window holds it."""
+
+    id: int
+    story: int
+    source_id: str
+    text: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Recorded:
-    """A new item as committed: its row id and first-seen time."""
+    """A new item as committed: its row id and first-seen time (and its story, once known)."""
 
     id: int
     item: NewItem
     first_seen: datetime
+    story: StoryLink | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ function where the store's work may be done (a thread of its own) and return its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
@@ -26,6 +26,8 @@ from ticker.model import (
     Recorded,
     SendResult,
     SourceState,
+    StoryLine,
+    StoryLink,
 )
 
 P = ParamSpec("P")
@@ -44,9 +46,12 @@ class Fetcher(Protocol):
         headers: Mapping[str, str] | None = None,
         digest_salt: bytes = b"",
         known_digest: str | None = None,
+        method: str = "GET",
+        body: str | None = None,
+        render: bool = False,
     ) -> FetchResult:
         """A 200 with a body, a 304, or ``same_body`` when the body's ``wire_digest`` is
-        ``known_digest``. Raises FetchError."""
+        ``known_digest``; with ``render``, the page as a browser draws it. Raises FetchError."""
         ...
 
 
@@ -94,6 +99,18 @@ class StateStore(Protocol):
     def record_detection(
         self, source_id: str, detection: Detection, *, now: datetime
     ) -> list[Recorded]: ...
+
+    # -- stories (the pipeline, inside a transaction; the window's reload) ------------------
+
+    def story_lines(self, *, since: datetime, limit: int) -> list[StoryLine]: ...
+
+    def story_of(self, item_id: int) -> int | None: ...
+
+    def save_story_links(self, links: Iterable[tuple[int, StoryLink]]) -> None: ...
+
+    def story_channels(self, stories: Sequence[int]) -> dict[int, dict[str, frozenset[str]]]: ...
+
+    def add_story_channels(self, told: Mapping[tuple[int, str], frozenset[str]]) -> None: ...
 
     # -- the outbox (the pipeline queues, the sender drains) -------------------------------
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ticker.config import SourceConfig
 from ticker.decode import decode_body
 from ticker.detect import keyed
-from ticker.extract import Extraction, extract, extract_region, parse_page
+from ticker.extract import Extraction, embedded_page, extract, extract_region, parse_page
 from ticker.fetch import FetchResult
 
 #: UTF-8 pages up to this size are read on the event loop (~5 ms at most); bigger ones, and
@@ -87,8 +87,8 @@ def _region(
     source: SourceConfig, result: FetchResult, expected: frozenset[str]
 ) -> PageReading | None:
     """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None."""
-    if source.charset is not None or source.is_json:
-        return None  # pages read through the charset chain are read whole
+    if source.charset is not None or source.is_json or source.json_in is not None:
+        return None  # pages read through the charset chain, or JSON in a script: read whole
     region = extract_region(
         _utf8_doc(result.body),
         items=source.items,
@@ -114,6 +114,8 @@ def _whole(
     page = parse_page(doc, is_json=source.is_json)
     if getattr(page, "bad_utf8", False):
         return None
+    if source.json_in is not None:
+        page = embedded_page(page, source.json_in, source.json_var)
     extraction = extract(
         page,
         items=source.items,

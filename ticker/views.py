@@ -37,6 +37,7 @@ def item_view(
         "last_seen": iso(item.last_seen),
         "update_of": item.update_of_text,
         "delivered_after_s": _latency(item),
+        "story": item.story,
     }
 
 
@@ -53,6 +54,9 @@ def just_recorded(source_id: str, rec: Recorded) -> RecordedItem:
         last_seen=rec.first_seen,
         kind=item.kind,
         update_of_text=None if item.update_of is None else item.update_of.text,
+        story=None if rec.story is None else rec.story.story,
+        story_of_text=None if rec.story is None else rec.story.matched_text,
+        story_score=None if rec.story is None else rec.story.score,
     )
 
 
@@ -63,9 +67,11 @@ def pick(view: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 #: /items.json's item, and the live page's (its cards carry tags, not last_seen).
 ITEMS_JSON_KEYS = (
     "id", "source", "source_name", "text", "link", "kind", "first_seen", "last_seen", "update_of",
+    "story",
 )  # fmt: skip
 LIVE_KEYS = (
     "id", "source", "source_name", "tags", "text", "link", "kind", "first_seen", "update_of",
+    "story",
 )  # fmt: skip
 
 
@@ -94,6 +100,7 @@ def item_json(
 
 HISTORY_COLUMNS = (
     "first_seen", "last_seen", "source", "kind", "text", "link", "update_of", "delivered_after_s",
+    "story",
 )  # fmt: skip
 #: The table's columns (a terminal's width); an update's replaced line follows on its own line.
 HISTORY_TABLE_COLUMNS = ("first_seen", "source", "kind", "delivered_after_s", "text")
@@ -111,6 +118,7 @@ def history_record(it: RecordedItem) -> dict[str, str | float | None]:
         "link": it.link,
         "update_of": it.update_of_text,
         "delivered_after_s": _latency(it),
+        "story": None if it.story is None else str(it.story),
     }
 
 
@@ -139,10 +147,10 @@ def history_jsonl(items: Iterable[RecordedItem]) -> Iterable[str]:
     cell), in the order of ``once``'s lines."""
     order = (
         "source", "text", "link", "first_seen", "kind", "last_seen", "update_of",
-        "delivered_after_s",
+        "delivered_after_s", "story",
     )  # fmt: skip
     for it in items:
-        record = history_record(it)
+        record = history_record(it) | {"story": it.story}
         yield json.dumps({k: record[k] for k in order}, ensure_ascii=False)
 
 

@@ -168,7 +168,7 @@ def test_hostile_pages_cost_bounded_time_and_memory_and_spare_the_other_sources(
         route_toml("desk", ["news"]),
         route_toml("hostile", hostile_ids),
     )
-    t = tickers.start(cfg)
+    t = tickers.start(cfg, "--log-level", "debug")  # every poll logged: polls are counted
     sampler = RssSampler(t)
     sampler.start()
     t.wait_baseline("news")

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from ticker.alerting.messages import render
 from ticker.alerting.routing import AlertItem, plan
+from ticker.alerting.stories import StoryGate, Told
 from ticker.config import Config, SourceConfig
 from ticker.model import Message, OutgoingMessage, Recorded
 
@@ -25,8 +26,11 @@ class AlertPlanner:
         self.channels = {c.id: c for c in config.channels}
 
     def for_items(
-        self, source: SourceConfig, recorded: Sequence[Recorded]
-    ) -> list[OutgoingMessage]:
+        self, source: SourceConfig, recorded: Sequence[Recorded], *, told: Told | None = None
+    ) -> tuple[list[OutgoingMessage], dict[tuple[int, str], frozenset[str]]]:
+        """The messages for a poll's new items, and the channels they tell of which stories
+        (with the numbers told). ``told``: what channels already have of these stories."""
+        gate = StoryGate(told or {})
         items = [
             AlertItem(
                 item_id=r.id,
@@ -38,6 +42,9 @@ class AlertPlanner:
                 tags=source.tags,
                 kind=r.item.kind.value,
                 update_of=None if r.item.update_of is None else r.item.update_of.text,
+                story=None if r.story is None else r.story.story,
+                story_text=None if r.story is None else r.story.matched_text,
+                facts=frozenset() if r.story is None else r.story.facts,
             )
             for r in recorded
         ]
@@ -46,6 +53,7 @@ class AlertPlanner:
             routes=self.config.routes,
             channels=self.config.channels,
             burst=self.config.service.burst,
+            gate=gate,
         )
         out = []
         for p in planned:
@@ -67,7 +75,7 @@ class AlertPlanner:
                     first_seen=min(i.first_seen for i in p.items),
                 )
             )
-        return out
+        return out, gate.told
 
     def health(
         self, message: Message, *, source: str | None, exclude: Sequence[str] = ()

@@ -9,7 +9,7 @@ decided it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +34,9 @@ class AlertItem:
     tags: tuple[str, ...] = ()
     kind: str = "new"
     update_of: str | None = None
+    story: int | None = None  # None: stories are off
+    story_text: str | None = None  # the line of the story it was matched with
+    facts: frozenset[str] = frozenset()  # the numbers it states
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,12 +170,16 @@ def plan(
     routes: Sequence[RouteConfig],
     channels: Sequence[ChannelConfig],
     burst: int,
+    gate: Callable[[AlertItem, str], AlertItem | None] | None = None,
 ) -> list[Planned]:
-    """The messages for the new items of one poll of one source."""
+    """The messages for the new items of one poll of one source. ``gate`` may drop or relabel
+    an item for one channel (stories: see ``ticker.alerting.stories``)."""
     per_channel: dict[str, list[AlertItem]] = {}
     for item in items:
         for cid in channels_for(item, routes, channels):
-            per_channel.setdefault(cid, []).append(item)
+            sent = item if gate is None else gate(item, cid)
+            if sent is not None:
+                per_channel.setdefault(cid, []).append(sent)
     out: list[Planned] = []
     for cid, routed in per_channel.items():
         if len(routed) > burst:

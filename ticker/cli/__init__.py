@@ -71,6 +71,14 @@ def _handler(command: str) -> Callable[[argparse.Namespace], Any]:
         from ticker.cli.inspect import check, history, probe
 
         return {"check": check, "probe": probe, "history": history}[command]
+    if command == "discover":
+        from ticker.cli.discover import discover_command
+
+        return discover_command
+    if command == "story-test":
+        from ticker.cli.stories import story_test
+
+        return story_test
     if command in ("notify-test", "outbox"):
         from ticker.cli.channels import notify_test, outbox
 

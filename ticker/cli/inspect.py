@@ -22,6 +22,7 @@ from ticker.fetch import FetchResult, FetchSettings
 from ticker.model import DetectionInputs, PageItem, RecordedItem, SourceState
 from ticker.pipeline import utcnow
 from ticker.reading import PageReading, read_page
+from ticker.stories.desk import StoryDesk, desk_for
 from ticker.views import (
     HISTORY_COLUMNS,
     csv_text,
@@ -43,10 +44,17 @@ async def check(args: argparse.Namespace) -> int:
     config = load(args)
     sources = selected_sources(config, args.sources)
     failed = False
+    stories = desk_for(config.service.story_window, config.service.story_threshold)
     with existing_store(config, readonly=True) as store:
+        if stories is not None and store is not None and store.schema_version >= 4:
+            lines = store.story_lines(since=stories.since(utcnow()), limit=stories.max_lines)
+            stories.reload(lines)
         async with build_fetcher(fetch_settings(config)) as fetcher:
             results = await asyncio.gather(
-                *(fetcher.fetch(s.url, headers=s.headers) for s in sources),
+                *(
+                    fetcher.fetch(s.url, headers=s.headers, method=s.method, body=s.body)
+                    for s in sources
+                ),
                 return_exceptions=True,
             )
         now = utcnow()
@@ -96,6 +104,7 @@ async def check(args: argparse.Namespace) -> int:
                 reading=reading,
                 config=config,
                 now=now,
+                stories=stories,
             )
     return EXIT_FAILURE if failed else EXIT_OK
 
@@ -110,6 +119,7 @@ def _print_check(
     reading: PageReading,
     config: Config,
     now: datetime,
+    stories: StoryDesk | None = None,
 ) -> None:
     from ticker.alerting.routing import AlertItem, explain_routes
 
@@ -132,6 +142,21 @@ def _print_check(
             config.routes,
             config.channels,
         )
+        # The story a new line would join (the line it matches, the score), or a story of
+        # its own: what lets a user trust or tune story_threshold.
+        story: dict[str, object] | None = None
+        if stories is not None and key in marks and not baseline:
+            match = stories.explain(source.id, item.text, now=now)
+            story = (
+                {"joins": None}
+                if match is None
+                else {
+                    "joins": match.story_id,
+                    "matched": match.text,
+                    "score": round(match.score, 3),
+                    "update": match.update,
+                }
+            )
         if fmt == "jsonl":
             import json
 
@@ -147,10 +172,12 @@ def _print_check(
                     {"route": v.index, "reached": v.reached, "channels": v.channels, "why": v.why}
                     for v in routed.verdicts
                 ]
+            if story is not None:
+                obj["story"] = story
             out(json.dumps(obj, ensure_ascii=False))
         else:
             rows.append((mark.upper() if mark != "known" else mark, item.text))
-            routing.append(routed.lines())
+            routing.append([*routed.lines(), *_story_lines(story)])
     if reading.extraction.truncated:
         print(
             f"{source.id}: warning: the page nests deeper than the parser goes (2,048 levels); "
@@ -171,6 +198,16 @@ def _print_check(
                     out(indent + reason)
         if reading.extraction.canary_found is False:
             out(f"  warning: canary {source.canary} matched nothing: has the layout changed?")
+
+
+def _story_lines(story: dict[str, object] | None) -> list[str]:
+    if story is None or story["joins"] is None:
+        return []  # a story of its own: nothing to explain
+    how = "an update of" if story["update"] else "joins"
+    return [
+        f"story: {how} story {story['joins']} (matched: {story['matched']}, "
+        f"score {story['score']:.2f})"
+    ]
 
 
 # -- probe -----------------------------------------------------------------------------------
@@ -286,7 +323,11 @@ def history(args: argparse.Namespace) -> int:
             if store is not None
             else iter(())
         )
-        if args.format == "jsonl":
+        if args.stories or args.leads:
+            from ticker.cli.stories import grouped_history
+
+            grouped_history(items, fmt=args.format, leads=args.leads)
+        elif args.format == "jsonl":
             for line in history_jsonl(items):
                 out(line)
         elif args.format == "csv":

@@ -65,6 +65,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("table", "jsonl"), default="table")
 
+    p = sub.add_parser(
+        "discover",
+        parents=[common],
+        help="find the ticker on a page and print a ready [[sources]] block",
+        description=(
+            "Rank the page's ticker candidates (and the endpoints its scripts read), print "
+            "each with its lines and selectors, and a [[sources]] block for the best. Exit 0 "
+            "when a ticker is found, 1 when none is, 2 on a usage error."
+        ),
+    )
+    p.add_argument("target", nargs="?", metavar="URL_OR_FILE")
+    p.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a line you see on the ticker now (repeatable): pins the candidate that holds it",
+    )
+    p.add_argument(
+        "--browser",
+        action="store_true",
+        help="load the page once in Chromium to find the endpoint the ticker is drawn from",
+    )
+    p.add_argument("--json", action="store_true", help="the candidates as a JSON list")
+    p.add_argument("--source", metavar="ID", help="re-discover a configured source (with -c)")
+    p.add_argument("-c", "--config", metavar="FILE", help="the configuration (with --source)")
+    p.add_argument("--base-url", metavar="URL", help="where a saved page came from (for its links)")
+
     sub.add_parser("validate", parents=[with_config], help="check the configuration")
 
     p = sub.add_parser("notify-test", parents=[with_config], help="send a test message to channels")
@@ -84,4 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
     p.add_argument("--limit", type=int, metavar="N", help="at most N items")
     p.add_argument("--newest-first", action="store_true", help="newest items first")
+    grouped = p.add_mutually_exclusive_group()
+    grouped.add_argument(
+        "--stories",
+        action="store_true",
+        help="lines grouped by story: the first reporter, then the others with their lag",
+    )
+    grouped.add_argument(
+        "--leads",
+        action="store_true",
+        help="per source: stories it reported first, and its lag behind the first reporter",
+    )
+
+    p = sub.add_parser(
+        "story-test",
+        parents=[common],
+        help="the stories score of two lines, or of JSON pairs on stdin",
+        description=(
+            'Score two lines ("LINE A" "LINE B") and say whether they are the same story at '
+            "the configured story_threshold; with no lines, read one JSON object "
+            '{"a": ..., "b": ...} a line from stdin and print {"score": S, "same": true|false} '
+            "a line, in order."
+        ),
+    )
+    p.add_argument("-c", "--config", metavar="FILE", help="take story_threshold from FILE")
+    p.add_argument("lines", nargs="*", metavar="LINE", help="two lines, or none to read stdin")
     return parser

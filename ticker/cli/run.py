@@ -12,7 +12,8 @@ from pathlib import Path
 from ticker.cli.common import load, out, refuse_unusable_channels, selected_sources
 from ticker.cli.exits import EXIT_FAILURE, EXIT_OK
 from ticker.cli.wiring import pass_parts, service_parts
-from ticker.pipeline import PollOutcome, poll_source, utcnow
+from ticker.pipeline import PollOutcome, poll_source, reload_stories, utcnow
+from ticker.stories.desk import desk_for
 from ticker.views import item_json
 
 #: How long ``once`` keeps delivering before leaving the rest in the outbox for the next run.
@@ -41,8 +42,23 @@ async def once(args: argparse.Namespace) -> int:
     async with pass_parts(config) as parts:
         store, delivery = parts.store, parts.delivery
         planner = None if delivery is None else delivery.planner
+        stories = desk_for(config.service.story_window, config.service.story_threshold)
+        if stories is not None:
+            await reload_stories(stories, store, utcnow)
+        # One line per source at INFO, whatever it found: a pass run by hand or from cron is
+        # short, and that line is how it says what each source did.
         outcomes = await asyncio.gather(
-            *(poll_source(s, fetcher=parts.fetcher, store=store, planner=planner) for s in sources)
+            *(
+                poll_source(
+                    s,
+                    fetcher=parts.fetcher,
+                    store=store,
+                    planner=planner,
+                    stories=stories,
+                    log_every_poll=True,
+                )
+                for s in sources
+            )
         )
         if delivery is not None:
             # Deliver this run's items and any left by an earlier run: for a command run from

@@ -19,6 +19,13 @@ def validate(args: argparse.Namespace) -> int:
     problems = channel_url_problems(config.channels) if config.channels else []
     if (state := state_path_problem(config.service.state)) is not None:
         problems.append(Problem(path="service.state", message=state))
+    rendered = [s.id for s in config.sources if s.render]
+    if rendered:
+        from ticker.browser import browser_problem
+
+        if (browser := browser_problem()) is not None:
+            names = ", ".join(repr(sid) for sid in rendered)
+            problems.append(Problem(path="sources", message=f"render = true ({names}): {browser}"))
     if problems:
         raise ConfigError(problems)
     out(

@@ -21,6 +21,7 @@ from ticker.store import SqliteStore
 
 if TYPE_CHECKING:
     from ticker.apprise_channels import AppriseNotifier
+    from ticker.browser import Renderer
 
 
 def fetch_settings(config: Config) -> FetchSettings:
@@ -39,6 +40,15 @@ def fetch_settings(config: Config) -> FetchSettings:
 def build_fetcher(settings: FetchSettings) -> AiohttpFetcher:
     """A fetcher with these settings; enter it (``async with``) to open its session."""
     return AiohttpFetcher(settings)
+
+
+def build_renderer(config: Config) -> Renderer:
+    """The shared browser of ``render = true`` sources (started on its first render); enter it
+    (``async with``) so that it is closed."""
+    from ticker.browser import Renderer
+
+    s = config.service
+    return Renderer(concurrency=s.render_concurrency, timeout=s.total_timeout)
 
 
 def build_notifier(channels: Sequence[ChannelConfig]) -> AppriseNotifier:
@@ -70,6 +80,9 @@ async def service_parts(config: Config) -> AsyncIterator[ServiceParts]:
         store = SqliteStore.open(config.service.state)
         stack.callback(store.close)
         session = await stack.enter_async_context(build_fetcher(fetch_settings(config)))
+        if any(s.render for s in config.sources):
+            # Closed before the fetcher's session; the browser starts on the first render.
+            session.renderer = await stack.enter_async_context(build_renderer(config))
 
         def deliveries(config: Config, *, on_sent: OnSent | None = None) -> DeliverySide | None:
             return build_delivery(config, store, on_sent=on_sent)

@@ -17,12 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ticker.config import values
-from ticker.config.checker import Checker
+from ticker.config.alerts import AlertTables
 from ticker.config.model import (
     DEFAULT_USER_AGENT,
-    ChannelConfig,
     Config,
-    RouteConfig,
     ServiceConfig,
     SourceConfig,
 )
@@ -31,7 +29,6 @@ from ticker.config.secrets import interpolate, with_permission_warning
 from ticker.durations import parse_duration
 from ticker.errors import ConfigError
 from ticker.extract import Selector, compile_selector
-from ticker.patterns import LinearPattern, PatternError, compile_linear
 
 _NONE: tuple[str, ...] = ()
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -40,16 +37,15 @@ _SERVICE_KEYS = {
     "state", "listen", "health_channels", "concurrency", "per_host", "host_spacing",
     "user_agent", "connect_timeout", "read_timeout", "timeout", "max_bytes", "jitter",
     "failing_after", "stop_timeout", "timezone", "burst", "give_up_after", "max_strikes",
-    "max_connections",
+    "max_connections", "story_window", "story_threshold", "render_concurrency",
     "allow_remote", "token", "hostnames",
 }  # fmt: skip
 _SOURCE_KEYS = {
     "id", "name", "url", "interval", "items", "text", "link", "canary", "tags", "realert_after",
-    "stale_after", "charset", "headers", "profile", "enabled",
+    "stale_after", "charset", "headers", "profile", "enabled", "method", "body", "json_in",
+    "json_var", "render",
 }  # fmt: skip
 _PROFILE_KEYS = _SOURCE_KEYS - {"id", "profile", "enabled"}
-_CHANNEL_KEYS = {"id", "urls", "config", "template", "timezone", "min_interval"}
-_ROUTE_KEYS = {"channels", "sources", "tags", "match", "exclude"}
 _TOP_KEYS = {"service", "sources", "channels", "routes", "profiles"}
 
 
@@ -79,7 +75,7 @@ def parse_config(text: str, *, path: Path, env: Mapping[str, str]) -> Config:
     return _Loader(path=path, env=env).load(data)
 
 
-class _Loader(Checker):
+class _Loader(AlertTables):
     """Walks the TOML tree once, collecting problems instead of stopping at the first."""
 
     def __init__(self, *, path: Path, env: Mapping[str, str]) -> None:
@@ -150,6 +146,9 @@ class _Loader(Checker):
             give_up_after=self.get(table, "give_up_after", w, values.positive_duration, 86400.0),
             max_strikes=self.get(table, "max_strikes", w, values.positive_int, 5),
             max_connections=self.get(table, "max_connections", w, values.positive_int, 256),
+            story_window=self.get(table, "story_window", w, values.story_window, 1800.0),
+            story_threshold=self.get(table, "story_threshold", w, values.threshold, 0.8),
+            render_concurrency=self.get(table, "render_concurrency", w, values.positive_int, 1),
             **self.endpoint_access(table, w, listen),
         )
 
@@ -275,9 +274,47 @@ class _Loader(Checker):
             realert_after=self.get(t, "realert_after", where, parse_duration, 6 * 3600.0),
             stale_after=self.get(t, "stale_after", where, values.optional_duration, None),
             charset=self.get(t, "charset", where, values.charset, None),
-            headers=self.get(t, "headers", where, values.headers, {}),
             profile=t.get("profile"),
+            render=self.get(t, "render", where, values.boolean, False),
+            **self.request(t, where),
+            **self.embedded_json(t, where, items),
         )
+
+    def request(self, t: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """headers, method and body: a table body is sent as JSON (with its Content-Type
+        unless the headers name one); a body needs method = "POST"."""
+        no_headers: dict[str, str] = {}
+        no_body: tuple[str | None, bool] = (None, False)
+        headers = self.get(t, "headers", where, values.headers, no_headers)
+        method = self.get(t, "method", where, values.method, "GET")
+        text, is_json = self.get(t, "body", where, values.body, no_body)
+        if text is not None and method != "POST":
+            self.problem(
+                f"{where}.body",
+                'a request body is sent with method = "POST" (add it, or remove body)',
+            )
+        if is_json and not any(k.lower() == "content-type" for k in headers):
+            headers = {**headers, "Content-Type": "application/json"}
+        return {"headers": headers, "method": method, "body": text}
+
+    def embedded_json(
+        self, t: Mapping[str, Any], where: str, items: Selector | None
+    ) -> dict[str, Any]:
+        """json_in (a css:/xpath: selector of the script holding the JSON) and json_var."""
+        json_in = self.selector(t, "json_in", where)
+        json_var = self.get(t, "json_var", where, values.string, None) or None
+        if json_in is not None and json_in.kind == "jmespath":
+            self.problem(
+                f"{where}.json_in", 'names the script in the HTML: "css:script#__NEXT_DATA__"'
+            )
+        if json_in is not None and items is not None and items.kind != "jmespath":
+            self.problem(
+                f"{where}.items",
+                'with json_in, the items are read from that JSON: a "jmespath:" selector',
+            )
+        if json_var is not None and json_in is None:
+            self.problem(f"{where}.json_var", "needs json_in (the script it is assigned in)")
+        return {"json_in": json_in, "json_var": json_var}
 
     def selector(
         self, t: Mapping[str, Any], key: str, where: str, *, required: bool = False
@@ -299,89 +336,3 @@ class _Loader(Checker):
         except ValueError as exc:
             self.problem(f"{where}.{key}", str(exc))
             return None
-
-    def channels(self, value: Any) -> list[ChannelConfig]:
-        out: list[ChannelConfig] = []
-        seen: set[str] = set()
-        for i, t in enumerate(self.tables(value, "channels")):
-            where = f"channels[{i}]"
-            self.unknown_keys(t, _CHANNEL_KEYS, where)
-            cid = t.get("id")
-            if not isinstance(cid, str) or not _ID.match(cid):
-                self.problem(f"{where}.id", f'required, like "desk", got {cid!r}')
-                continue
-            if cid in seen:
-                self.problem(f"{where}.id", f"duplicate channel id {cid!r}")
-            seen.add(cid)
-            urls = self.get(t, "urls", where, values.strings, _NONE)
-            for j, url in enumerate(urls):
-                if "://" not in url:
-                    self.problem(
-                        f"{where}.urls[{j}]",
-                        "not an apprise URL (like tgram://TOKEN/CHAT or mailtos://...)",
-                    )
-            config_file = self.get(t, "config", where, values.string, None)
-            config_path = self.resolve(config_file) if config_file else None
-            if config_path is not None and not config_path.is_file():
-                self.problem(
-                    f"{where}.config", f"apprise config file {str(config_path)!r} not found"
-                )
-            if not urls and config_path is None:
-                self.problem(where, "a channel needs 'urls' or an apprise 'config' file")
-            template = self.get(t, "template", where, values.template, None)
-            out.append(
-                ChannelConfig(
-                    id=cid,
-                    urls=urls,
-                    config=config_path,
-                    template=template,
-                    timezone=self.get(t, "timezone", where, values.timezone, None),
-                    min_interval=self.get(t, "min_interval", where, parse_duration, None),
-                )
-            )
-        return out
-
-    def routes(
-        self, value: Any, sources: list[SourceConfig], channels: list[ChannelConfig]
-    ) -> list[RouteConfig]:
-        out: list[RouteConfig] = []
-        source_ids = {s.id for s in sources}
-        channel_ids = {c.id for c in channels}
-        for i, t in enumerate(self.tables(value, "routes")):
-            where = f"routes[{i}]"
-            self.unknown_keys(t, _ROUTE_KEYS, where)
-            route_channels = self.get(t, "channels", where, values.strings, _NONE)
-            if not route_channels:
-                self.problem(f"{where}.channels", "required: the channel ids this route sends to")
-            for j, cid in enumerate(route_channels):
-                if cid not in channel_ids:
-                    self.problem(
-                        f"{where}.channels[{j}]", self.unknown_ref("channel", cid, channel_ids)
-                    )
-            route_sources = self.get(t, "sources", where, values.strings, _NONE)
-            for j, sid in enumerate(route_sources):
-                if sid not in source_ids:
-                    self.problem(
-                        f"{where}.sources[{j}]", self.unknown_ref("source", sid, source_ids)
-                    )
-            out.append(
-                RouteConfig(
-                    channels=route_channels,
-                    sources=route_sources,
-                    tags=self.get(t, "tags", where, values.strings, _NONE),
-                    match=self.regexes(t, "match", where),
-                    exclude=self.regexes(t, "exclude", where),
-                )
-            )
-        return out
-
-    def regexes(self, t: Mapping[str, Any], key: str, where: str) -> tuple[LinearPattern, ...]:
-        out = []
-        for j, pattern in enumerate(self.get(t, key, where, values.strings, _NONE)):
-            try:
-                out.append(compile_linear(pattern))
-            except PatternError as exc:
-                self.problem(
-                    f"{where}.{key}[{j}]", f"invalid regular expression {pattern!r}: {exc}"
-                )
-        return tuple(out)

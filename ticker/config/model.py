@@ -35,6 +35,9 @@ class ServiceConfig:
     give_up_after: float = 24 * 3600.0
     max_strikes: int = 5
     max_connections: int = 256  # open HTTP connections at most (ticker.web.server)
+    story_window: float = 1800.0  # seconds a line may join a story of other sources; 0: off
+    story_threshold: float = 0.8  # the stories score at which two lines are the same story
+    render_concurrency: int = 1  # pages rendered at once for render = true sources
     # The endpoint beyond loopback: allowed only when asked for, and then only with a token.
     allow_remote: bool = False
     token: str | None = field(default=None, repr=False)
@@ -57,10 +60,16 @@ class SourceConfig:
     charset: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     profile: str | None = None
+    method: str = "GET"
+    body: str | None = None  # sent as UTF-8 (a TOML table: as JSON, Content-Type set)
+    json_in: Selector | None = None  # the script of an HTML page whose JSON holds the ticker
+    json_var: str | None = None  # in that script, the name assigned (window.__STATE__ = {...})
+    render: bool = False  # read through the browser (ticker.browser.Renderer): the rendered DOM
 
     @property
     def is_json(self) -> bool:
-        return self.items.kind == "jmespath"
+        """The response is JSON (an API); a page with JSON in a script is HTML."""
+        return self.items.kind == "jmespath" and self.json_in is None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

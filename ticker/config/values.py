@@ -3,6 +3,7 @@ for a person, which the loader reports at the value's key path."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -50,6 +51,20 @@ def optional_duration(value: Any) -> float | None:
     if value in ("off", "", 0):
         return None
     return positive_duration(value)
+
+
+def story_window(value: Any) -> float:
+    """How far back a new line may join a story: "0" turns stories off; a day at most."""
+    seconds = parse_duration(value)
+    if not 0 <= seconds <= 86400:
+        raise ValueError(f'expected a duration from "0" (off) to "1d", got {value!r}')
+    return seconds
+
+
+def threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"expected a score above 0 and at most 1, got {value!r}")
+    return float(value)
 
 
 def fraction(value: Any) -> float:
@@ -124,6 +139,30 @@ def headers(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValueError(f"expected a table of header names to strings, got {kind(value)}")
     return dict(value)
+
+
+#: A request body is a query, not an upload.
+MAX_BODY = 64 * 1024
+
+
+def method(value: Any) -> str:
+    name = string(value).upper()
+    if name not in ("GET", "POST"):
+        raise ValueError(f'expected "GET" or "POST", got {value!r}')
+    return name
+
+
+def body(value: Any) -> tuple[str, bool]:
+    """A request body: a string as is, or a table sent as JSON; (text, is_json)."""
+    if isinstance(value, dict):
+        text, is_json = json.dumps(value, ensure_ascii=False, separators=(",", ":")), True
+    elif isinstance(value, str):
+        text, is_json = value, False
+    else:
+        raise ValueError(f"expected a string or a table (sent as JSON), got {kind(value)}")
+    if len(text.encode()) > MAX_BODY:
+        raise ValueError(f"a request body of at most {MAX_BODY // 1024} KB, got {len(text)} bytes")
+    return text, is_json
 
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

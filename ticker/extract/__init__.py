@@ -11,6 +11,7 @@ from ticker.extract.items import (
     Extraction,
     Page,
     absolute_link,
+    embedded_page,
     extract,
     parse_page,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Selector",
     "absolute_link",
     "compile_selector",
+    "embedded_page",
     "extract",
     "extract_region",
     "parse_page",

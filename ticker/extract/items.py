@@ -71,6 +71,34 @@ def parse_page(text: str | bytes, *, is_json: bool) -> ParselSelector:
     return page
 
 
+def embedded_page(page: ParselSelector, where: Selector, variable: str | None) -> ParselSelector:
+    """The JSON a script of an HTML page carries (``<script id="__NEXT_DATA__">``, an
+    ``application/json`` script, or ``window.NAME = {...};`` with ``variable``), as a JSON page
+    for ``jmespath:`` selectors. Raises ExtractError when the script or its JSON is missing."""
+    nodes = select(page.root, where, False)
+    if not nodes:
+        raise ExtractError(f"json_in {where} matched nothing on the page")
+    node = nodes[0]
+    text = node if isinstance(node, str) else "".join(node.itertext())
+    start = 0
+    if variable:
+        at = text.find(variable)
+        eq = -1 if at < 0 else text.find("=", at + len(variable))
+        if eq < 0:
+            raise ExtractError(f"json_var {variable!r} is not assigned in the json_in script")
+        start = eq + 1
+    opening = min((i for i in (text.find("{", start), text.find("[", start)) if i >= 0), default=-1)
+    if opening < 0:
+        raise ExtractError(f"no JSON in the script json_in {where} names")
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, opening)
+    except ValueError as exc:
+        raise ExtractError(f"the script json_in {where} names holds no valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ExtractError("the embedded JSON is nested too deep to read") from exc
+    return ParselSelector(text=text[opening:end], type="json")
+
+
 class Page(ParselSelector):
     """A parsed page; ``truncated`` when the parser had to drop part of it, ``bad_utf8`` when
     bytes given as UTF-8 were not (libxml2 put U+FFFD in: decode them properly instead)."""

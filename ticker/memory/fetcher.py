@@ -73,6 +73,9 @@ class ScriptedFetcher:
         headers: Mapping[str, str] | None = None,
         digest_salt: bytes = b"",
         known_digest: str | None = None,
+        method: str = "GET",
+        body: str | None = None,
+        render: bool = False,  # scripted pages are answered the same either way
     ) -> FetchResult:
         self.requests.append(
             Request(url=url, etag=etag, last_modified=last_modified, known_digest=known_digest)

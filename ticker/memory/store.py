@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import ParamSpec, TypeVar
@@ -24,6 +24,8 @@ from ticker.model import (
     OutgoingMessage,
     Recorded,
     SourceState,
+    StoryLine,
+    StoryLink,
 )
 
 P = ParamSpec("P")
@@ -37,6 +39,7 @@ class _Item:
     known: KnownItem
     kind: str
     first_delivered: datetime | None = None
+    story: StoryLink | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +51,7 @@ class _Tables:
     items: dict[int, _Item]
     deliveries: dict[int, Delivery]
     staged_present: dict[str, frozenset[str]]
+    story_channels: dict[tuple[int, str], frozenset[str]]
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -56,6 +60,7 @@ class _Tables:
             items=dict(self.items),
             deliveries=dict(self.deliveries),
             staged_present=dict(self.staged_present),
+            story_channels=dict(self.story_channels),
         )
 
 
@@ -63,7 +68,9 @@ class MemoryStore:
     """A ``StateStore`` in memory, for tests: the pipeline's and the sender's queries on dicts."""
 
     def __init__(self) -> None:
-        self._t = _Tables(sources={}, states={}, items={}, deliveries={}, staged_present={})
+        self._t = _Tables(
+            sources={}, states={}, items={}, deliveries={}, staged_present={}, story_channels={}
+        )
         self._present: dict[str, tuple[frozenset[str], float]] = {}
         self._next_message = 1
         self._depth = 0
@@ -205,6 +212,45 @@ class MemoryStore:
 
     def first_delivered(self, item_id: int) -> datetime | None:
         return self._t.items[item_id].first_delivered
+
+    # -- stories ---------------------------------------------------------------------------
+
+    def story_lines(self, *, since: datetime, limit: int) -> list[StoryLine]:
+        rows = [
+            r for r in self._t.items.values() if r.story is not None and r.known.first_seen >= since
+        ]
+        rows.sort(key=lambda r: (r.known.first_seen, r.id))
+        return [
+            StoryLine(
+                id=r.id,
+                story=r.story.story,
+                source_id=r.source,
+                text=r.known.text,
+                first_seen=r.known.first_seen,
+            )
+            for r in rows[-limit:]
+            if r.story is not None
+        ]
+
+    def story_of(self, item_id: int) -> int | None:
+        row = self._t.items.get(item_id)
+        return None if row is None or row.story is None else row.story.story
+
+    def save_story_links(self, links: Iterable[tuple[int, StoryLink]]) -> None:
+        for item_id, link in links:
+            self._t.items[item_id] = replace(self._t.items[item_id], story=link)
+
+    def story_channels(self, stories: Sequence[int]) -> dict[int, dict[str, frozenset[str]]]:
+        out: dict[int, dict[str, frozenset[str]]] = {}
+        wanted = set(stories)
+        for (story, channel), facts in self._t.story_channels.items():
+            if story in wanted:
+                out.setdefault(story, {})[channel] = facts
+        return out
+
+    def add_story_channels(self, told: Mapping[tuple[int, str], frozenset[str]]) -> None:
+        for key, facts in told.items():
+            self._t.story_channels[key] = facts | self._t.story_channels.get(key, frozenset())
 
     # -- the outbox ------------------------------------------------------------------------
 

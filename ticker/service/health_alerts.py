@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ import structlog
 
 from ticker.config import Config, SourceConfig
 from ticker.health import Health, Observation, SourceHealth, alert_message, observe
-from ticker.model import Message
+from ticker.model import ItemKind, Message
 from ticker.pipeline import PollOutcome, utcnow
 from ticker.redact import scrub_url_secrets
 from ticker.service.scheduling import SourceRuntime
@@ -54,6 +55,15 @@ def record_metrics(metrics: Metrics | None, source: SourceConfig, outcome: PollO
         m.items_seen.labels(source.id).set(outcome.items)
     if outcome.new:
         m.items_new.labels(source.id).inc(len(outcome.new))
+    for rec in outcome.new:
+        link = rec.story
+        if link is None or rec.item.kind is ItemKind.UPDATE:
+            continue  # stories off; or an edit, which stays in its line's story
+        if link.story == rec.id:
+            m.story_lines.labels(source.id, "first").inc()
+        elif link.started is not None:
+            m.story_lines.labels(source.id, "joined").inc()
+            m.story_lag.labels(source.id).observe((rec.first_seen - link.started).total_seconds())
 
 
 async def update_health(
@@ -86,7 +96,9 @@ async def update_health(
         failing_after=config.service.failing_after,
         stale_after=rt.config.stale_after,
     )
-    if metrics is not None:
+    if metrics is not None and rt.health_shown is not rt.health.state:
+        # Set when the state changes, not on every poll (five gauges a poll add up).
+        rt.health_shown = rt.health.state
         for state in Health:
             metrics.source_health.labels(rt.config.id, state.value).set(
                 1 if rt.health.state is state else 0
@@ -103,7 +115,12 @@ async def update_health(
     if delivery is None:
         return
     messages = delivery.planner.health(
-        alert_message(rt.config.name, transition), source=rt.config.id
+        alert_message(
+            rt.config.name,
+            transition,
+            repair=f"ticker discover --source {rt.config.id} -c {shlex.quote(str(config.path))}",
+        ),
+        source=rt.config.id,
     )
     if not messages:
         return

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ticker.config import Config
-from ticker.pipeline import PollOutcome, crash_message, poll_source, utcnow
+from ticker.pipeline import PollOutcome, crash_message, poll_source, reload_stories, utcnow
 from ticker.sdnotify import SystemdNotifier
 from ticker.service.endpoint import Endpoint
 from ticker.service.health_alerts import (
@@ -34,17 +34,17 @@ from ticker.service.health_alerts import (
 from ticker.service.reload import carry_over, read_new_config
 from ticker.service.scheduling import (
     HostPacer,
+    PollScheduler,
     SourceRuntime,
-    overdue,
     reschedule,
     schedule_all,
 )
+from ticker.service.summary import PollTally, summarize
 from ticker.service.watchdog import measure_loop_lag, watchdog
+from ticker.stories.desk import StoryDesk, desk_for
 from ticker.views import item_json
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from ticker.fetch import AiohttpFetcher
     from ticker.metrics import Metrics
     from ticker.model import Delivery
@@ -77,9 +77,11 @@ class Service:
         self.pacer = HostPacer(config.service.host_spacing)
         self.metrics: Metrics | None = None
         self.delivery: DeliverySide | None = None
+        self.stories: StoryDesk | None = None
         self.store: SqliteStore
         self.fetcher: AiohttpFetcher
-        self.scheduler: AsyncIOScheduler
+        self.scheduler = PollScheduler(self._poll_job, rng=self.rng)
+        self.tally = PollTally()
         self._deliveries: DeliveryFactory
         self._inflight: set[asyncio.Task[Any]] = set()
         self._sender_task: asyncio.Task[None] | None = None
@@ -100,21 +102,19 @@ class Service:
         self.store, self.fetcher, self._deliveries = parts.store, parts.fetcher, parts.deliveries
         async with contextlib.AsyncExitStack() as stack:
             await restore_health(self.store, self.sources)
+            await self._start_stories(self.config)
             self._start_delivery(self.config)
             stack.push_async_callback(self._stop_delivery)
             # The first source is polled now, while the rest of the service is set up (the
-            # scheduler's import alone scans every installed package): news is worth those
-            # milliseconds. Its result is taken in once everything is ready (_setup_done).
+            # metrics' and the endpoint's imports): news is worth those milliseconds. Its
+            # result is taken in once everything is ready (_setup_done).
             early = await self._poll_first()
-            from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
             from ticker.metrics import Metrics
 
             self.metrics = Metrics()
             stack.push_async_callback(self.endpoint.stop)
             if self.config.service.listen is not None:
                 await self.endpoint.bind(self.config.service.listen)
-            self.scheduler = AsyncIOScheduler(timezone="UTC")
             self._schedule_all(first_run=True, polled=early)
             self.scheduler.start()
             stack.callback(self._shutdown_scheduler)
@@ -132,6 +132,8 @@ class Service:
             stack.callback(pinging.cancel)
             lag = asyncio.create_task(measure_loop_lag(self.metrics))
             stack.callback(lag.cancel)
+            summaries = asyncio.create_task(summarize(self.tally))
+            stack.callback(summaries.cancel)
             await self.stop_event.wait()
             self.systemd.notify("STOPPING=1")
             await self._graceful_stop()
@@ -152,19 +154,16 @@ class Service:
         self.stop_event.set()
 
     def _shutdown_scheduler(self) -> None:
-        if self._scheduler_stopped or not hasattr(self, "scheduler"):
+        if self._scheduler_stopped:
             return
         self._scheduler_stopped = True
-        with contextlib.suppress(Exception):
-            self.scheduler.shutdown(wait=False)
+        self.scheduler.shutdown()
 
     async def _graceful_stop(self) -> None:
         """Stop polling, let in-flight polls then sends finish within the stop timeout."""
         deadline = time.monotonic() + self.config.service.stop_timeout
-        # Pause, not shut down: APScheduler's shutdown cancels running jobs, and a poll in
-        # flight should finish and record what it found.
-        with contextlib.suppress(Exception):
-            self.scheduler.pause()
+        # No new poll starts; a poll in flight should finish and record what it found.
+        self.scheduler.pause()
         if self._inflight:
             _, pending = await asyncio.wait(
                 set(self._inflight), timeout=max(0.0, deadline - time.monotonic())
@@ -230,7 +229,6 @@ class Service:
         schedule_all(
             self.scheduler,
             self.sources,
-            self._poll_job,
             jitter=self.config.service.jitter,
             rng=self.rng,
             first_run=first_run,
@@ -238,10 +236,11 @@ class Service:
         )
 
     def scheduler_stalled(self) -> bool:
-        """True when a job is overdue by more than twice its interval (plus a margin)."""
-        if not hasattr(self, "scheduler") or not self.scheduler.running:
-            return not self.stop_event.is_set() and hasattr(self, "scheduler")
-        return overdue(self.scheduler, self.sources)
+        """True when a poll is overdue by more than twice its interval (plus a margin), or
+        the schedule stopped while the service was not stopping."""
+        if not self.scheduler.running:
+            return self._setup_done.is_set() and not self.stop_event.is_set()
+        return self.scheduler.overdue(self.sources)
 
     async def _poll_job(self, source_id: str) -> None:
         rt = self.sources.get(source_id)
@@ -258,6 +257,7 @@ class Service:
                 fetcher=self.fetcher,
                 store=self.store,
                 planner=None if self.delivery is None else self.delivery.planner,
+                stories=self.stories,
             )
             await self._setup_done.wait()  # only the first poll (see run) can be quicker
             await self._after_poll(rt, outcome)
@@ -280,6 +280,7 @@ class Service:
     async def _after_poll(self, rt: SourceRuntime, outcome: PollOutcome) -> None:
         rt.last_outcome = outcome
         source = rt.config
+        self.tally.count(outcome)
         await self.storage.observe(
             outcome, config=self.config, store=self.store, delivery=self.delivery
         )
@@ -313,6 +314,21 @@ class Service:
         for listener in list(self.listeners):
             listener(source.id, outcome)
 
+    async def _start_stories(self, config: Config) -> None:
+        """The stories desk of ``config``, loaded with the recent lines the store holds (so a
+        story formed before a restart is the same story after it); kept when unchanged."""
+        s = config.service
+        current = self.stories
+        if current is not None and (current.window, current.threshold) == (
+            s.story_window,
+            s.story_threshold,
+        ):
+            return
+        desk = desk_for(s.story_window, s.story_threshold)
+        if desk is not None:
+            await reload_stories(desk, self.store, utcnow)
+        self.stories = desk
+
     # -- reload --------------------------------------------------------------------------
 
     def reload(self) -> None:
@@ -327,10 +343,9 @@ class Service:
         self.config = new
         self.sources = carry_over(self.sources, new)
         for sid in old_ids - set(self.sources):
-            with contextlib.suppress(Exception):
-                self.scheduler.remove_job(sid)
+            self.scheduler.remove(sid)
         self._schedule_all(first_run=False)
-        for job in (self._swap_delivery(new), self.endpoint.swap()):
+        for job in (self._swap_delivery(new), self.endpoint.swap(), self._start_stories(new)):
             task = asyncio.get_running_loop().create_task(job)
             self._background.add(task)  # a task only the loop refers to may be collected
             task.add_done_callback(self._background.discard)

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   oldest: null, more: true, loading: false, events: null, sources: new Map(),
   generation: 0, opened: false, retry: null,
+  stories: new Map(), // story id -> its lines, first reporter first (one card per story)
 };
 
 function filters() {
@@ -88,6 +89,52 @@ function render(item, fresh) {
   return node;
 }
 
+// One card per story: the first reporter's line, and every outlet that reported it with how
+// long after the first ("+42s"). A line of a story already on the page updates its card.
+function lagText(seconds) {
+  if (seconds < 90) return "+" + Math.round(seconds) + "s";
+  if (seconds < 5400) return "+" + Math.round(seconds / 60) + "m";
+  return "+" + Math.round(seconds / 3600) + "h";
+}
+
+function place(item, fresh, where) {
+  const list = $("items");
+  if (item.story == null) {
+    if (list.querySelector(`[data-id="${item.id}"]`)) return;
+    if (where === "top") list.prepend(render(item, fresh));
+    else list.append(render(item, fresh));
+    return;
+  }
+  const lines = state.stories.get(item.story) || [];
+  if (lines.some((l) => l.id === item.id)) return;
+  lines.push(item);
+  lines.sort((a, b) => (a.first_seen < b.first_seen ? -1 : a.first_seen > b.first_seen ? 1 : a.id - b.id));
+  state.stories.set(item.story, lines);
+  const node = render(lines[0], fresh);
+  node.dataset.story = String(item.story);
+  const sources = [];
+  for (const l of lines) if (!sources.some((s) => s.source === l.source)) sources.push(l);
+  if (sources.length > 1) {
+    const outlets = node.querySelector(".outlets");
+    const start = new Date(lines[0].first_seen).getTime();
+    for (const l of sources) {
+      const li = document.createElement("li");
+      li.dataset.source = l.source;
+      const lag = (new Date(l.first_seen).getTime() - start) / 1000;
+      li.textContent = l === sources[0] ? l.source_name + " first" : l.source_name + " " + lagText(lag);
+      li.title = l.text;
+      outlets.append(li);
+    }
+    outlets.hidden = false;
+  }
+  const old = list.querySelector(`[data-story="${item.story}"]`);
+  if (old) {
+    if (where === "top") { old.remove(); list.prepend(node); }
+    else old.replaceWith(node);
+  } else if (where === "top") list.prepend(node);
+  else list.append(node);
+}
+
 async function loadPage(reset) {
   // A reset (new filters, a reconnect) always runs; an answer for older filters is dropped.
   if (reset) state.generation += 1;
@@ -108,8 +155,11 @@ async function loadPage(reset) {
     if (!resp.ok) throw new Error(body.error || resp.statusText);
     $("filter-error").hidden = true;
     const list = $("items");
-    if (reset) list.replaceChildren();
-    for (const item of body.items) list.append(render(item, false));
+    if (reset) {
+      list.replaceChildren();
+      state.stories.clear();
+    }
+    for (const item of body.items) place(item, false, "bottom");
     // A search pages on from where the server stopped looking (next_before), which may be
     // past the last item it found.
     if (body.next_before != null) state.oldest = body.next_before;
@@ -145,10 +195,7 @@ function connect() {
     if (es.readyState === EventSource.CLOSED) state.retry = setTimeout(connect, 10000);
   };
   es.addEventListener("item", (e) => {
-    const item = JSON.parse(e.data);
-    const list = $("items");
-    if (list.querySelector(`[data-id="${item.id}"]`)) return;
-    list.prepend(render(item, true));
+    place(JSON.parse(e.data), true, "top");
     $("empty").hidden = true;
   });
   es.addEventListener("source", (e) => {

@@ -88,10 +88,27 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE items ADD COLUMN first_delivered TEXT;
     """,
+    # Stories (the same event told by several sources): each line's story (the id of the
+    # story's first line), the line it was matched with and the score; and which channels have
+    # been told a story, with the numbers they were told (a different number is news).
+    """
+    ALTER TABLE items ADD COLUMN story INTEGER;
+    ALTER TABLE items ADD COLUMN story_of INTEGER REFERENCES items(id);
+    ALTER TABLE items ADD COLUMN story_score REAL;
+    CREATE INDEX items_by_story ON items (story) WHERE story IS NOT NULL;
+    CREATE TABLE story_channels (
+        story INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        facts TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (story, channel)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The first schema with stories: a file of an older one is read (read-only) without them.
+STORIES_SCHEMA = 4
 
 
 def connect(file: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -110,8 +127,9 @@ def connect(file: Path, *, readonly: bool) -> sqlite3.Connection:
     return _connect(str(file), file)
 
 
-def configure(conn: sqlite3.Connection, file: Path, *, readonly: bool) -> int:
-    """Set the pragmas and migrate (unless ``readonly``); returns PRAGMA data_version as of now.
+def configure(conn: sqlite3.Connection, file: Path, *, readonly: bool) -> tuple[int, int]:
+    """Set the pragmas and migrate (unless ``readonly``); returns PRAGMA data_version as of now
+    and the schema version the file is now at.
 
     Raises StoreError naming the file when it is corrupt or newer than this ticker.
     """
@@ -130,6 +148,7 @@ def configure(conn: sqlite3.Connection, file: Path, *, readonly: bool) -> int:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn, version)
+            version = SCHEMA_VERSION
         # Another process's commit from now on empties the caches (see _check_data_version).
         data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         # Touch every table's root page: a file damaged past its first page is refused
@@ -140,7 +159,7 @@ def configure(conn: sqlite3.Connection, file: Path, *, readonly: bool) -> int:
             conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchall()
     except sqlite3.DatabaseError as exc:
         raise store_error(exc, file) from exc
-    return data_version
+    return data_version, version
 
 
 def _migrate(conn: sqlite3.Connection, version: int) -> None:

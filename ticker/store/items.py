@@ -21,6 +21,7 @@ from ticker.model import (
     Recorded,
     RecordedItem,
 )
+from ticker.store.connection import STORIES_SCHEMA
 from ticker.store.times import opt_utc, parse_utc, utc
 
 
@@ -29,6 +30,7 @@ class ItemQueries:
 
     conn: sqlite3.Connection
     _staged_present: dict[str, frozenset[str]]
+    schema_version: int
 
     def detection_inputs(
         self,
@@ -138,6 +140,7 @@ class ItemQueries:
             newest_first=newest_first,
             before_id=before_id,
             include_baseline=include_baseline,
+            stories=self.schema_version >= STORIES_SCHEMA,
         )
         if limit is not None and limit <= 0:
             return
@@ -164,8 +167,10 @@ def history_query(
     newest_first: bool = False,
     before_id: int | None = None,
     include_baseline: bool = True,
+    stories: bool = True,
 ) -> tuple[str, list[object]]:
-    """The SQL of a history listing and its arguments (rows for :func:`recorded_item`)."""
+    """The SQL of a history listing and its arguments (rows for :func:`recorded_item`).
+    ``stories=False`` for a file of a schema before stories, read as it is (read-only)."""
     where: list[str] = []
     args: list[object] = []
     if before_id is not None:
@@ -182,8 +187,13 @@ def history_query(
     if until is not None:
         where.append("i.first_seen < ?")
         args.append(utc(until))
+    story_columns = (
+        "m.text AS story_of_text FROM items i LEFT JOIN items m ON m.id = i.story_of"
+        if stories
+        else "NULL AS story, NULL AS story_score, NULL AS story_of_text FROM items i"
+    )
     sql = (
-        "SELECT i.*, u.text AS update_of_text FROM items i "
+        f"SELECT i.*, u.text AS update_of_text, {story_columns} "
         "LEFT JOIN items u ON u.id = i.update_of"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + (
@@ -206,6 +216,9 @@ def recorded_item(row: sqlite3.Row) -> RecordedItem:
         kind=ItemKind(row["kind"]),
         update_of_text=row["update_of_text"],
         first_delivered=opt_utc(row["first_delivered"]),
+        story=row["story"],
+        story_of_text=row["story_of_text"],
+        story_score=row["story_score"],
     )
 
 

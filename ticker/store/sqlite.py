@@ -1,4 +1,4 @@
-"""SqliteStore: the writer, the state cache, the item and outbox queries on one connection."""
+"""SqliteStore: the writer, the state cache, the item, outbox and story queries, one connection."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 from ticker.store.connection import configure, connect
 from ticker.store.items import ItemQueries
 from ticker.store.outbox import OutboxMixin
+from ticker.store.stories import StoryQueries
 from ticker.store.writer import StoreWriter
 
 
-class SqliteStore(StoreWriter, ItemQueries, OutboxMixin):
+class SqliteStore(StoreWriter, ItemQueries, OutboxMixin, StoryQueries):
     """The state database. Construct with :meth:`open`; call methods through :meth:`run`."""
 
     @classmethod
@@ -25,12 +26,13 @@ class SqliteStore(StoreWriter, ItemQueries, OutboxMixin):
         file = Path(path)
         conn = connect(file, readonly=readonly)
         try:
-            data_version = configure(conn, file, readonly=readonly)
+            data_version, schema_version = configure(conn, file, readonly=readonly)
         except BaseException:
             conn.close()
             raise
         store = cls(conn, file)
         store._data_version = data_version
+        store.schema_version = schema_version
         return store
 
     def integrity_check(self) -> str:

@@ -59,6 +59,9 @@ def atom_feed(
             f'<category term="{escape(item.source_id)}"/>',
             f'<content type="text">{_xml(item.text)}</content>',
         ]
+        if item.story is not None:
+            # The story it belongs to: entries of one event from several outlets share it.
+            entry.append(f'<category scheme="urn:ticker:story" term="{item.story}"/>')
         if item.link:
             entry.append(f'<link rel="alternate" href="{_xml(item.link, attr=True)}"/>')
         entry.append("</entry>")

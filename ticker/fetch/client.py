@@ -1,4 +1,4 @@
-"""Fetching pages with aiohttp: one shared session, timeouts, a streamed size cap, conditional GET.
+"""AiohttpFetcher: one shared session, timeouts, a streamed size cap, conditional GET.
 
 Every aiohttp error becomes a FetchError with a short ``kind`` and a message a person can act on.
 Decompression is ours (see ``decode.Decompressor``) so that a compressed bomb is stopped at the cap
@@ -8,14 +8,13 @@ while streaming, not after aiohttp has inflated it in memory (body cap).
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,133 +23,27 @@ from multidict import CIMultiDict
 from ticker.decode import BadEncoding, Decompressor, TooLarge
 from ticker.durations import parse_retry_after
 from ticker.errors import FetchError
+from ticker.fetch.hosts import HostGate
+from ticker.fetch.values import FetchResult, FetchSettings
 from ticker.redact import public_url
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FetchSettings:
-    user_agent: str
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    total_timeout: float = 30.0
-    max_bytes: int = 5 * 1024 * 1024
-    concurrency: int = 32
-    per_host: int = 2
-    # A request in flight this long no longer counts against its host's ``per_host`` (one slow
-    # source must not starve the host's others); at most ``per_host_ceiling`` run at once.
-    slow_after: float = 1.0
+class PageRenderer(Protocol):
+    """Draws a page in a browser (``ticker.browser.Renderer``, attached by the composition
+    root): the DOM as HTML and the URL it ended on. Raises FetchError."""
 
-    @property
-    def per_host_ceiling(self) -> int:
-        """Connections to one host at most, slow ones included: room for two ``per_host``
-        rounds of slow requests beside a full round of normal ones."""
-        return 3 * self.per_host
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FetchResult:
-    """A response: ``status`` 200 with a body, or 304 (not modified) with none."""
-
-    status: int
-    url: str  # after redirects
-    body: bytes = b""
-    content_type: str = ""
-    charset: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    received_at: float = 0.0  # time.perf_counter() when the body was complete
-    # sha256 of ``digest_salt`` and the body as received (before decompression); when it is
-    # the ``known_digest`` the caller passed, the body is not even inflated: ``same_body``.
-    wire_digest: str = ""
-    same_body: bool = False
-    compressed: bool = False
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
-
-
-class _Ticket:
-    """One request holding a place at a :class:`HostGate`."""
-
-    __slots__ = ("counted", "timer")
-
-    def __init__(self) -> None:
-        self.counted = True
-        self.timer: asyncio.TimerHandle | None = None
-
-
-class HostGate:
-    """Per-host politeness that a slow request cannot hold: at most ``limit`` requests at once,
-    not counting those in flight longer than ``slow_after``, and never more than ``ceiling``.
-
-    A plain semaphore of ``limit`` let two 8 s answers hold a host's both places while its
-    other sources waited behind them (9.3 s measured). Places are handed over in arrival order.
-    """
-
-    def __init__(self, limit: int, ceiling: int, slow_after: float) -> None:
-        self.limit = limit
-        self.ceiling = max(ceiling, limit)
-        self.slow_after = slow_after
-        self.counted = 0  # requests in flight that count against ``limit``
-        self.open = 0  # all requests in flight
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def _room(self) -> bool:
-        return self.counted < self.limit and self.open < self.ceiling
-
-    async def acquire(self) -> _Ticket:
-        if self._waiters or not self._room():
-            fut = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            try:
-                await fut
-            except asyncio.CancelledError:
-                if fut.done() and not fut.cancelled():  # handed a place, then cancelled
-                    self.open -= 1
-                    self.counted -= 1
-                    self._hand_over()
-                raise
-        else:
-            self.counted += 1
-            self.open += 1
-        ticket = _Ticket()
-        if self.slow_after > 0:
-            ticket.timer = asyncio.get_running_loop().call_later(
-                self.slow_after, self._uncount, ticket
-            )
-        return ticket
-
-    def release(self, ticket: _Ticket) -> None:
-        if ticket.timer is not None:
-            ticket.timer.cancel()
-        self.open -= 1
-        if ticket.counted:
-            self.counted -= 1
-        self._hand_over()
-
-    def _uncount(self, ticket: _Ticket) -> None:
-        if ticket.counted:
-            ticket.counted = False
-            self.counted -= 1
-            self._hand_over()
-
-    def _hand_over(self) -> None:
-        # The place is taken for the waiter here, so a newcomer cannot barge in before it runs.
-        while self._waiters and self._room():
-            fut = self._waiters.popleft()
-            if fut.done():  # its task was cancelled while waiting
-                continue
-            self.counted += 1
-            self.open += 1
-            fut.set_result(None)
+    async def render(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> tuple[str, str]: ...
 
 
 class AiohttpFetcher:
-    """The one HTTP client of a ticker process. Use as an async context manager."""
+    """The one HTTP client of a ticker process. Use as an async context manager.
+
+    ``renderer``, when attached, reads ``render = true`` sources (``fetch(render=True)``)."""
 
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
@@ -160,6 +53,7 @@ class AiohttpFetcher:
         self._hosts: dict[str, HostGate] = {}
         # Per URL: its host's gate and its proxy, worked out once (both fixed for a process).
         self._routes: dict[str, tuple[HostGate, str | None]] = {}
+        self.renderer: PageRenderer | None = None
 
     def _proxy_for(self, url: str) -> str | None:
         parts = urlsplit(url)
@@ -216,11 +110,22 @@ class AiohttpFetcher:
         headers: Mapping[str, str] | None = None,
         digest_salt: bytes = b"",
         known_digest: str | None = None,
+        method: str = "GET",
+        body: str | None = None,
+        render: bool = False,
     ) -> FetchResult:
-        """GET ``url``; a 304 when the validators still hold, ``same_body`` when the body is
-        byte for byte the one whose ``wire_digest`` was ``known_digest``. Raises FetchError."""
+        """GET (or POST ``body``) ``url``; a 304 when the validators still hold, ``same_body``
+        when the body is byte for byte the one whose ``wire_digest`` was ``known_digest``.
+        With ``render``, the page as the attached renderer draws it (see ``_rendered``).
+        Raises FetchError."""
+        if render:
+            return await self._rendered(url, headers, digest_salt, known_digest)
         if self._session is None:
             raise RuntimeError("AiohttpFetcher used outside 'async with'")
+        if method != "GET":
+            # A matching If-None-Match on a POST asks for a 412, not a 304 (RFC 9110 13.1.2):
+            # a POST is compared by its body's digest only.
+            etag = last_modified = None
         request_headers: CIMultiDict[str] | None = None
         if headers or etag or last_modified:
             request_headers = CIMultiDict(headers or {})
@@ -245,9 +150,47 @@ class AiohttpFetcher:
         async with self._slots:
             ticket = await gate.acquire()
             try:
-                return await self._get(url, request_headers, proxy, digest_salt, known_digest)
+                return await self._get(
+                    url, request_headers, proxy, digest_salt, known_digest, method, body
+                )
             finally:
                 gate.release(ticket)
+
+    async def _rendered(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None,
+        salt: bytes,
+        known_digest: str | None,
+    ) -> FetchResult:
+        """The rendered DOM as a UTF-8 HTML page: no validators (a browser has none to give),
+        digested like any body so that an unchanged DOM is ``same_body``."""
+        if self.renderer is None:
+            raise FetchError(
+                "render = true needs the browser, which this process did not start (a source "
+                "given render = true by a reload needs a restart)",
+                kind="render",
+            )
+        html, final_url = await self.renderer.render(url, headers=headers)
+        page = html.encode("utf-8", "replace")
+        if len(page) > self.settings.max_bytes:
+            raise FetchError(
+                f"rendered page too large: over the cap of {self.settings.max_bytes} bytes "
+                "(max_bytes)",
+                kind="too_large",
+            )
+        digest = hashlib.sha256(salt + page).hexdigest()
+        same = known_digest is not None and digest == known_digest
+        return FetchResult(
+            status=200,
+            url=final_url,
+            body=b"" if same else page,
+            content_type="text/html",
+            charset="utf-8",
+            received_at=time.perf_counter(),
+            wire_digest=digest,
+            same_body=same,
+        )
 
     async def _get(
         self,
@@ -256,13 +199,17 @@ class AiohttpFetcher:
         proxy: str | None,
         salt: bytes = b"",
         known_digest: str | None = None,
+        method: str = "GET",
+        body: str | None = None,
     ) -> FetchResult:
         assert self._session is not None
         try:
-            async with self._session.get(
+            async with self._session.request(
+                method,
                 # aiohttp counts the request that would exceed the limit, hence the + 1; it
                 # counts every hop, whatever host or port it goes to (tested across ports).
                 url,
+                data=None if body is None else body.encode(),
                 headers=request_headers,
                 max_redirects=MAX_REDIRECTS + 1,
                 proxy=proxy,
@@ -377,17 +324,3 @@ class AiohttpFetcher:
         if not body.strip():
             raise FetchError("empty response body", kind="content", status=resp.status)
         return replace(head, body=body, received_at=time.perf_counter())
-
-
-_TEXTUAL = ("text/", "application/xhtml", "application/xml", "application/json")
-
-
-def check_content_type(content_type: str, *, is_json: bool) -> str | None:
-    """A reason to refuse a response of this type for this source, or None when it will do."""
-    ct = content_type.lower()
-    if not ct or ct == "application/octet-stream":
-        return None  # many servers say nothing useful; let the parser decide
-    if ct.startswith(_TEXTUAL) or ct.endswith(("+xml", "+json")):
-        return None
-    kind = "JSON" if is_json else "HTML"
-    return f"expected {kind}, got {content_type!r}"
