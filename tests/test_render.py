@@ -11,6 +11,7 @@ anyway); no browser is ever downloaded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -169,7 +170,9 @@ async def test_a_crashed_browser_is_relaunched_on_a_later_render(
     pids = chromium_pids()
     assert pids
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        # Killing the browser's main process can take its children with it first.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     # The render that meets the dead browser may fail (a source error), never the one after.
     met: FetchError | None = None
     try:
