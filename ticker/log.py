@@ -146,7 +146,7 @@ def configure(*, fmt: str = "auto", level: str = "info", stream: TextIO | None =
     root.setLevel(numeric)
     debug = numeric <= logging.DEBUG
     library_level = logging.DEBUG if debug else logging.WARNING
-    for name in ("apprise", "urllib3", "aiohttp", "asyncio", "apscheduler", "charset_normalizer"):
+    for name in ("apprise", "urllib3", "aiohttp", "asyncio", "charset_normalizer"):
         logging.getLogger(name).setLevel(max(library_level, numeric))
     # apprise's own lines repeat the delivery event ticker logs for each send (which quotes
     # apprise's reason, captured per send in its result) and show ticker's internal URL

@@ -215,7 +215,8 @@ async def _process(
                 recorded = stories.assign(source.id, recorded, now=now, story_of=store.story_of)
                 links = [(r.id, r.story) for r in recorded if r.story is not None]
                 store.save_story_links(links)
-                told = store.story_channels([link.story for _, link in links])
+                # Only a story a line joins can have been told already.
+                told = store.story_channels([k.story for _, k in links if k.matched is not None])
             if planner is not None and recorded and not detection.baseline:
                 messages, newly_told = planner.for_items(source, recorded, told=told)
                 store.queue_messages(messages, now=now)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from ticker.cli.common import load, out
 from ticker.cli.exits import EXIT_FAILURE, EXIT_OK
 from ticker.errors import ConfigError, FetchError, TickerError
-from ticker.fetch import FetchSettings
+from ticker.fetch import FetchResult, FetchSettings
 
 if TYPE_CHECKING:
     from ticker.discover import Candidate
@@ -46,6 +46,15 @@ class Fetched:
     url: str
     charset: str | None
     content_type: str
+
+    @classmethod
+    def of(cls, result: FetchResult) -> Fetched:
+        return cls(
+            body=result.body,
+            url=result.url,
+            charset=result.charset,
+            content_type=result.content_type or "",
+        )
 
 
 def discover_command(args: argparse.Namespace) -> int:
@@ -104,7 +113,7 @@ async def find(page: Fetched, *, expect: Sequence[str], browser: bool) -> list[C
 async def _endpoint_candidates(text: str, base_url: str, expect: Sequence[str]) -> list[Candidate]:
     """Endpoints named in inline scripts and a few same-origin bundles, fetched (GET, each
     bounded) and judged; within SCRIPT_PASS_SECONDS in all."""
-    from ticker.discover import endpoint_hints, judge_body, script_bundles
+    from ticker.discover import endpoint_hints, judge_body, script_bundles, script_endpoints
 
     deadline = time.monotonic() + SCRIPT_PASS_SECONDS
     hints = list(endpoint_hints(text, base_url))
@@ -121,7 +130,7 @@ async def _endpoint_candidates(text: str, base_url: str, expect: Sequence[str]) 
             except (FetchError, TimeoutError):
                 continue
             script = result.body.decode("utf-8", "replace")
-            hints += [h for h in _named_in_script(script, base_url) if h not in hints]
+            hints += [h for h in script_endpoints([script], base_url) if h not in hints]
         for url in hints[:MAX_ENDPOINTS]:
             if time.monotonic() > deadline:
                 break
@@ -134,15 +143,6 @@ async def _endpoint_candidates(text: str, base_url: str, expect: Sequence[str]) 
             if candidate is not None:
                 found.append(replace(candidate, kind="endpoint", url=url, method="GET"))
     return found
-
-
-def _named_in_script(script: str, base_url: str) -> list[str]:
-    """Endpoint URLs a script bundle names: the page's inline-script reading, run on the
-    bundle as if it were an inline script."""
-    from ticker.discover import endpoint_hints
-
-    inline = script.replace("</script", "<\\/script")  # stays one script element
-    return endpoint_hints(f"<script>{inline}</script>", base_url)
 
 
 async def _bounded(coro, deadline: float):  # type: ignore[no-untyped-def]
@@ -185,12 +185,7 @@ async def _get_url(target: str) -> Fetched:
             result = await fetcher.fetch(target)
     except FetchError as exc:
         raise TickerError(f"cannot read {target}: {exc}") from None
-    return Fetched(
-        body=result.body,
-        url=result.url,
-        charset=result.charset,
-        content_type=result.content_type or "",
-    )
+    return Fetched.of(result)
 
 
 def _is_json(page: Fetched) -> bool:
@@ -298,13 +293,7 @@ async def _rediscover(args: argparse.Namespace) -> int:
             )
     except FetchError as exc:
         raise TickerError(f"cannot read source {source.id!r} ({source.url}): {exc}") from None
-    page = Fetched(
-        body=result.body,
-        url=result.url,
-        charset=result.charset,
-        content_type=result.content_type or "",
-    )
-    found = await find(page, expect=expect, browser=args.browser)
+    found = await find(Fetched.of(result), expect=expect, browser=args.browser)
     if args.json:
         return _report(found, args=args, url=source.url)
     out(f"source {source.id!r}, configured:")

@@ -22,6 +22,7 @@ from ticker.fetch import FetchResult, FetchSettings
 from ticker.model import DetectionInputs, PageItem, RecordedItem, SourceState
 from ticker.pipeline import utcnow
 from ticker.reading import PageReading, read_page
+from ticker.store.connection import STORIES_SCHEMA
 from ticker.stories.desk import StoryDesk, desk_for
 from ticker.views import (
     HISTORY_COLUMNS,
@@ -46,7 +47,7 @@ async def check(args: argparse.Namespace) -> int:
     failed = False
     stories = desk_for(config.service.story_window, config.service.story_threshold)
     with existing_store(config, readonly=True) as store:
-        if stories is not None and store is not None and store.schema_version >= 4:
+        if stories is not None and store is not None and store.schema_version >= STORIES_SCHEMA:
             lines = store.story_lines(since=stories.since(utcnow()), limit=stories.max_lines)
             stories.reload(lines)
         async with build_fetcher(fetch_settings(config)) as fetcher:

@@ -1,9 +1,10 @@
 """Finding the ticker on a news page: ``ticker discover``'s pure core.
 
 ``discover`` ranks the candidates of one page (the static pass over its HTML and the JSON its
-scripts carry), ``endpoint_hints`` and ``script_bundles`` name what the command may fetch next,
-and ``judge_body`` says whether a fetched JSON body holds a ticker. No I/O and no clock; every
-pass is bounded in nodes, characters and JSON size, so a hostile page cannot run long.
+scripts carry); ``endpoint_hints``, ``script_bundles`` and ``script_endpoints`` (in a bundle's
+text) name what the command may fetch next, and ``judge_body`` says whether a fetched JSON body
+holds a ticker. No I/O and no clock; every pass is bounded in nodes, characters and JSON size,
+so a hostile page cannot run long.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from ticker.discover.candidate import PROPOSE, Candidate
 from ticker.discover.jsonlists import judge_body
 from ticker.discover.parsing import MAX_PAGE_CHARS, parse
 from ticker.discover.pin import pin, pinned_from_page
-from ticker.discover.scripts import endpoint_hints, script_bundles, script_candidates
+from ticker.discover.scripts import (
+    endpoint_hints,
+    script_bundles,
+    script_candidates,
+    script_endpoints,
+)
 from ticker.discover.static import dedupe, index_page, static_candidates
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "endpoint_hints",
     "judge_body",
     "script_bundles",
+    "script_endpoints",
 ]
 
 MAX_CANDIDATES = 10

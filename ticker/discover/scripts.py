@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -116,12 +116,19 @@ def _origin(url: str) -> tuple[str, str]:
 def endpoint_hints(page: str, base_url: str, limit: int = MAX_HINTS) -> list[str]:
     """Absolute URLs named in a page's inline scripts that look like data endpoints (api,
     graphql, json, breaking, ticker, urgent, news...), best first, at most ``limit``."""
-    root = parse_html(page)
+    inline = (text for _, el, text in _scripts(parse_html(page)) if not el.get("src") and text)
+    return script_endpoints(inline, base_url, limit)
+
+
+def script_endpoints(scripts: Iterable[str], base_url: str, limit: int = MAX_HINTS) -> list[str]:
+    """The endpoint URLs named in these script texts (inline ones, or a bundle's), best first:
+    more endpoint words first, same origin before others; at most ``limit``, from at most
+    MAX_SCRIPT_CHARS of script and 500 URLs."""
     origin = _origin(base_url)
     scored: dict[str, float] = {}
-    for _, el, text in _scripts(root):
-        if el.get("src") or not text:
-            continue
+    budget = MAX_SCRIPT_CHARS
+    for text in scripts:
+        text, budget = text[:budget], budget - len(text)
         for match in _URL.finditer(text):
             raw = match.group(1).replace("\\/", "/")
             if _ASSET.search(raw) or not _ENDPOINT_WORDS.search(raw):
@@ -138,6 +145,8 @@ def endpoint_hints(page: str, base_url: str, limit: int = MAX_HINTS) -> list[str
             scored[url] = max(score, scored.get(url, 0.0))
             if len(scored) >= 500:
                 break
+        if budget <= 0 or len(scored) >= 500:
+            break
     return [u for u, _ in sorted(scored.items(), key=lambda kv: -kv[1])][:limit]
 
 

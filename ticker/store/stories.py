@@ -59,6 +59,8 @@ class StoryQueries:
         """For each story, the channels told of it and the numbers they were told."""
         out: dict[int, dict[str, frozenset[str]]] = {}
         wanted = sorted(set(stories))
+        if not wanted:
+            return out
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             rows = self.conn.execute(
