@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import strategies as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticker.decide import Validators, decide
+from ticker.decide import Validators, decide, unchanged
 from ticker.detect import detect, edit_similarity, is_alerting, keyed
 from ticker.model import (
     Detection,
@@ -594,3 +594,27 @@ def test_item_alerts_again_only_as_a_return_after_a_long_absence(
         for key in on_page_now - keys:
             gone_since[key] = t
         on_page_now = keys
+
+
+def test_an_unchanged_page_moves_only_the_success_fields_and_keeps_the_rest() -> None:
+    # unchanged() builds its state field by field (it runs for every 304): a field added to
+    # SourceState and forgotten there would be reset to its default on every quiet poll.
+    before = SourceState(
+        source_id="s",
+        etag='"e1"',
+        last_modified="Mon, 07 Dec 2026 08:00:00 GMT",
+        body_digest="d1",
+        last_success=T0,
+        last_attempt=T0,
+        consecutive_failures=2,
+        last_error="HTTP 500",
+        baseline_done=True,
+    )
+    now = T0 + timedelta(minutes=1)
+    after = unchanged(before, Validators(etag='"e2"'), now=now)
+    moved = {"etag", "last_success", "last_attempt", "consecutive_failures", "last_error"}
+    assert (after.etag, after.last_success, after.last_attempt) == ('"e2"', now, now)
+    assert (after.consecutive_failures, after.last_error) == (0, None)
+    for f in fields(SourceState):
+        if f.name not in moved:
+            assert getattr(after, f.name) == getattr(before, f.name), f.name

@@ -15,6 +15,7 @@ import json
 import re
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -758,6 +759,14 @@ async def poll_twice(
 ) -> tuple[PollOutcome, PollOutcome, list[tuple[str, bool]]]:
     """Poll the served page as ``before`` (the baseline), then as ``after``; with each whole
     read of the page as (the thread it ran in, whether it was given the undecoded bytes)."""
+    (first, second), reads = await poll_pages(page_server, tmp_path, [before, after], **page)
+    return first, second, reads
+
+
+async def poll_pages(
+    page_server: PageServer, tmp_path: Path, bodies: Sequence[bytes], **page: object
+) -> tuple[list[PollOutcome], list[tuple[str, bool]]]:
+    """Poll the served page as each of ``bodies`` in turn (the first is the baseline)."""
     config = served_config(tmp_path, page_server.url("/en"))
     source = config.sources[0]
     reads: list[tuple[str, bool]] = []
@@ -767,18 +776,18 @@ async def poll_twice(
         reads.append((threading.current_thread().name, isinstance(doc, bytes)))
         return whole(source, result, doc, **kw)
 
-    page_server.set("/en", before, **page)
+    outcomes = []
     store = SqliteStore.open(config.service.state)
     try:
         async with AiohttpFetcher(fetch_settings(config)) as fetcher:
             with pytest.MonkeyPatch.context() as mp:
                 mp.setattr(reading, "_whole", spy)
-                first = await poll_source(source, fetcher=fetcher, store=store)
-                page_server.set("/en", after, **page)
-                second = await poll_source(source, fetcher=fetcher, store=store)
+                for body in bodies:
+                    page_server.set("/en", body, **page)
+                    outcomes.append(await poll_source(source, fetcher=fetcher, store=store))
     finally:
         store.close()
-    return first, second, reads
+    return outcomes, reads
 
 
 @pytest.mark.parametrize("padding", [0, 600 * 1024])
@@ -821,11 +830,41 @@ async def test_a_big_page_s_region_is_read_off_the_loop(
         pad = f"<!-- {filler * max(padding, 1)} -->"
         return en_page(LINES).replace("</body>", pad + "</body>").encode()
 
-    first, second, _ = await poll_twice(page_server, tmp_path, page("x"), page("y"))
-    assert (first.baseline, second.status, second.new) == (True, "ok", ())
+    # The page after the baseline is read whole (lines just recorded are confirmed by a whole
+    # read first); the one after that, by its region.
+    polls, _ = await poll_pages(page_server, tmp_path, [page("x"), page("y"), page("z")])
+    assert [(p.baseline, p.status, p.new) for p in polls] == [
+        (True, "ok", ()),
+        (False, "ok", ()),
+        (False, "ok", ()),
+    ]
     on_loop = threading.current_thread().name
     assert len(regions) == 1
     assert (regions[0] != on_loop) == bool(padding), regions
+
+
+async def test_a_ticker_that_moves_at_every_change_of_its_page_is_read_whole_only(
+    page_server: PageServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines just recorded are confirmed by a whole read before the region may: a busy ticker
+    (a new line at every change of the page) is read whole each time, without a region read
+    that could only find the new line and send it to a whole read anyway."""
+    regions: list[bool] = []
+    region = reading._region
+
+    def spy(*args: Any) -> Any:
+        found = region(*args)
+        regions.append(found is not None)
+        return found
+
+    monkeypatch.setattr(reading, "_region", spy)
+    lines = [f"Line {k}: strikes reported in district {k} of the city" for k in range(8)]
+    bodies = [en_page(lines[k : k + 4]).encode() for k in (4, 3, 2, 1, 0)]
+    polls, reads = await poll_pages(page_server, tmp_path, bodies)
+    assert [len(p.new) for p in polls] == [0, 1, 1, 1, 1]
+    assert [r.item.text for p in polls for r in p.new] == lines[3::-1]
+    assert regions == []  # never tried: each change showed a new line
+    assert len(reads) == len(bodies)
 
 
 async def test_a_page_that_needs_the_charset_chain_is_decoded_off_the_loop(

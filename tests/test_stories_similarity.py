@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pytest
 from hypothesis import given, settings
@@ -16,8 +16,15 @@ from hypothesis import strategies as st
 from shared_data import SHARED, need
 
 from ticker.stories import DEFAULT_THRESHOLD, StoryWindow, features, same, score, score_features
-from ticker.stories.similarity import RAW_THRESHOLD, calibrate, raw_threshold
+from ticker.stories.similarity import (
+    RAW_THRESHOLD,
+    Features,
+    calibrate,
+    raw_threshold,
+    words_only,
+)
 from ticker.stories.text import fold, read, strip_arabic
+from ticker.stories.window import RECENT
 
 HEADLINES = SHARED / "headlines"
 
@@ -289,7 +296,9 @@ def test_the_best_match_wins_and_ties_go_to_the_first_seen_then_the_lowest_id() 
 
 
 def test_the_index_finds_what_scoring_every_line_finds() -> None:
-    """The key filter is lossless: the best match equals the best of all lines scored."""
+    """The key filter loses nothing here: the best match equals the best of all lines scored
+    (a crowded word nominates only its recent lines, and no word of these 500 is crowded
+    enough to lose a match)."""
     en = pairs("en_pairs.jsonl")
     texts = list(dict.fromkeys([p.a for p in en] + [p.b for p in en]))
     held, probes = texts[:500], [p.b for p in en[:150]]
@@ -310,6 +319,33 @@ def test_the_index_finds_what_scoring_every_line_finds() -> None:
                 assert m.score == best[0]
             else:
                 assert m is None
+
+
+def test_in_a_flood_of_lines_alike_a_new_line_joins_their_story_among_the_recent_ones() -> None:
+    """Every word and figure of the new line is on hundreds of lines (crowded): they nominate
+    only their most recent lines, which still hold the story, and the best of those wins."""
+    w = StoryWindow(1e9)
+    flood = 400
+    for i in range(flood):
+        w.add(i, 7, f"s{i}", f"Sirens sound in Metula and Kiryat Shmona, alert {i % 3}", float(i))
+    m = w.match("new", "Sirens sound in Kiryat Shmona and Metula, alert 1", 1e6, DEFAULT_THRESHOLD)
+    assert m is not None
+    assert (m.story_id, m.score) == (7, 1.0)
+    # One of the recent lines (the last 64 of each word, of each figure: every third line states
+    # "1"), not the first of the 400.
+    assert m.line_id >= flood - RECENT * 3
+    assert m.line_id % 3 == 1
+
+
+def test_a_line_without_figures_is_its_own_words_only_and_keeps_the_rest_otherwise() -> None:
+    plain = features(OTHER)
+    assert words_only(plain) is plain
+    f = features(STRIKE)
+    bare = words_only(f)
+    assert (bare.numbers, bare.size) == (frozenset(), f.size - len(f.numbers))
+    for field in fields(Features):
+        if field.name not in ("numbers", "size"):
+            assert getattr(bare, field.name) == getattr(f, field.name), field.name
 
 
 def test_the_window_refuses_nonsense_sizes() -> None:

@@ -81,8 +81,9 @@ def decide(
 def unchanged(state: SourceState, validators: Validators, *, now: datetime) -> SourceState:
     """The page shows what it showed last time: a success that keeps the known validators
     where the answer carried none (a 304 may omit them)."""
-    return replace(
-        state,
+    # A constructor: replace() costs twice as much, and this runs for every 304.
+    return SourceState(
+        source_id=state.source_id,
         etag=validators.etag or state.etag,
         last_modified=validators.last_modified or state.last_modified,
         body_digest=validators.body_digest or state.body_digest,
@@ -90,6 +91,7 @@ def unchanged(state: SourceState, validators: Validators, *, now: datetime) -> S
         last_attempt=now,
         consecutive_failures=0,
         last_error=None,
+        baseline_done=state.baseline_done,
     )
 
 

@@ -8,8 +8,8 @@ A change of state, recovery included, is a health alert; while a state holds not
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
 from ticker.durations import format_duration
 from ticker.model import Message
@@ -62,42 +62,71 @@ def observe(
     stale_after: float | None,
 ) -> tuple[SourceHealth, Transition | None]:
     """The next health of a source after one poll, and the transition to alert, if any."""
-    h = replace(health, last_poll=now)
+    # One construction, not a replace() a field: this runs after every poll of every source.
+    failures, canary_misses = health.failures, health.canary_misses
+    last_items_at, last_success, last_error = (
+        health.last_items_at,
+        health.last_success,
+        health.last_error,
+    )
     if obs.ok:
-        h = replace(h, failures=0, last_success=now, last_error=None)
-        if h.last_items_at is None:
-            h = replace(h, last_items_at=now)  # the quiet clock starts at the first success
+        failures, last_success, last_error = 0, now, None
+        if last_items_at is None:
+            last_items_at = now  # the quiet clock starts at the first success
         if obs.parsed:
             if obs.items:
-                h = replace(h, last_items_at=now)
+                last_items_at = now
             if obs.canary_found is False:
-                h = replace(h, canary_misses=h.canary_misses + 1)
+                canary_misses += 1
             elif obs.canary_found is True or obs.items:
-                h = replace(h, canary_misses=0)
+                canary_misses = 0
     else:
-        h = replace(h, failures=h.failures + 1, last_error=obs.error)
-
-    state, reason = _classify(h, now=now, failing_after=failing_after, stale_after=stale_after)
+        failures, last_error = failures + 1, obs.error
+    state, reason = _classify(
+        failures=failures,
+        canary_misses=canary_misses,
+        last_items_at=last_items_at,
+        last_error=last_error,
+        now=now,
+        failing_after=failing_after,
+        stale_after=stale_after,
+    )
+    h = SourceHealth(
+        state=state,
+        failures=failures,
+        canary_misses=canary_misses,
+        last_items_at=last_items_at,
+        last_poll=now,
+        last_success=last_success,
+        last_error=last_error,
+    )
     if state == health.state:
-        return replace(h, state=state), None
-    return replace(h, state=state), Transition(previous=health.state, current=state, reason=reason)
+        return h, None
+    return h, Transition(previous=health.state, current=state, reason=reason)
 
 
 def _classify(
-    h: SourceHealth, *, now: datetime, failing_after: int, stale_after: float | None
+    *,
+    failures: int,
+    canary_misses: int,
+    last_items_at: datetime | None,
+    last_error: str | None,
+    now: datetime,
+    failing_after: int,
+    stale_after: float | None,
 ) -> tuple[Health, str]:
-    if h.failures >= failing_after:
-        return Health.FAILING, f"{h.failures} consecutive fetch errors; last: {h.last_error}"
-    if h.canary_misses >= CANARY_POLLS:
+    if failures >= failing_after:
+        return Health.FAILING, f"{failures} consecutive fetch errors; last: {last_error}"
+    if canary_misses >= CANARY_POLLS:
         return (
             Health.BROKEN,
-            f"the canary selector matched nothing in {h.canary_misses} polls while the page "
+            f"the canary selector matched nothing in {canary_misses} polls while the page "
             "loaded: the layout may have changed",
         )
     if (
         stale_after is not None
-        and h.last_items_at is not None
-        and now - h.last_items_at > timedelta(seconds=stale_after)
+        and last_items_at is not None
+        and (now - last_items_at).total_seconds() > stale_after
     ):
         return Health.QUIET, f"no ticker items for more than {format_duration(stale_after)}"
     return Health.OK, "polls succeed and the ticker is read"

@@ -149,9 +149,15 @@ async def _process(
         return _still_there(source, state, result, store=store, now=now, status=status)
     present = store.present_keys(source.id) if state.baseline_done else None
     expected = None if present is None else present[0]
-    # The region may only confirm lines a whole-page read showed within the minute: what a
-    # slice cannot see (an element left open before it) costs at most that long.
-    fresh = present is not None and time.monotonic() - present[1] < WHOLE_PAGE_EVERY
+    # The region may only confirm lines a whole-page read showed again within the minute:
+    # what a slice cannot see (an element left open before it) costs at most that long. Lines
+    # that just changed have not been shown again (0.0): a ticker that moves at every change
+    # of its page (a busy one) is read whole, not its region first and then whole.
+    fresh = (
+        present is not None
+        and present[1] > 0.0
+        and time.monotonic() - present[1] < WHOLE_PAGE_EVERY
+    )
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")

@@ -85,7 +85,9 @@ class StateStore(Protocol):
 
     def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
         """The keys recorded at the last poll and when (``time.monotonic()``) a whole-page
-        read last showed exactly them; None until a poll is recorded in this process."""
+        read last showed exactly them again (0.0 until one has: a page whose lines just
+        changed is read whole at its next change); None until a poll is recorded in this
+        process."""
         ...
 
     def whole_page_read(self, source_id: str, keys: frozenset[str]) -> None: ...

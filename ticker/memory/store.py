@@ -98,8 +98,7 @@ class MemoryStore:
             self._publish()
 
     def _publish(self) -> None:
-        read_at = time.monotonic()
-        self._present.update((k, (v, read_at)) for k, v in self._t.staged_present.items())
+        self._present.update((k, (v, 0.0)) for k, v in self._t.staged_present.items())
         self._t.staged_present.clear()
 
     # -- a source's state ------------------------------------------------------------------

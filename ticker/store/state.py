@@ -44,7 +44,8 @@ class StateCache:
 
     def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
         """The keys of the lines on the page at the source's last recorded poll, if known, and
-        when (``time.monotonic()``) a read of the whole page last showed exactly them."""
+        when (``time.monotonic()``) a read of the whole page last showed exactly them again
+        (0.0 until one has)."""
         return self._present.get(source_id)
 
     def whole_page_read(self, source_id: str, keys: frozenset[str]) -> None:

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -204,8 +203,9 @@ class StoreWriter(StateCache):
                     self._deferred = {**deferred, **self._deferred}
                 raise
             self._states.update(self._staged_states)
-            read_at = time.monotonic()
-            self._present.update((k, (v, read_at)) for k, v in self._staged_present.items())
+            # Lines just recorded count as not yet confirmed (read at 0): a ticker that just
+            # moved is read whole at its next change, where its region would be read in vain.
+            self._present.update((k, (v, 0.0)) for k, v in self._staged_present.items())
             self._staged_states.clear()
             self._staged_present.clear()
 

@@ -14,7 +14,7 @@ deterministic: no clock, no I/O, no randomness, the same score in any order of t
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ticker.stories.places import places, places_conflict
 from ticker.stories.text import read
@@ -209,7 +209,21 @@ def score_features(fa: Features, fb: Features) -> float:
 
 def words_only(f: Features) -> Features:
     """The features of a line without its figures."""
-    return replace(f, numbers=frozenset(), size=f.size - len(f.numbers))
+    if not f.numbers:
+        return f
+    # A constructor, not replace(): twice a scored pair on the update path.
+    return Features(
+        stems=f.stems,
+        forms=f.forms,
+        numbers=_NO_NUMBERS,
+        dates=f.dates,
+        places=f.places,
+        keys=f.keys,
+        size=f.size - len(f.numbers),
+    )
+
+
+_NO_NUMBERS: frozenset[str] = frozenset()
 
 
 def update_score(fa: Features, fb: Features) -> float | None:

@@ -12,6 +12,7 @@ bounded by ``max_lines`` and by the window.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -30,8 +31,11 @@ DEFAULT_MAX_LINES = 5000
 #: Lines scored at most for one new line: those that share the most words with it. Many lines
 #: alike (a flood of near-identical lines) cost a bounded number of scores, not the window.
 MAX_SCORED = 12
-#: A word on more lines than this (and than a quarter of the window) nominates no candidate.
+#: A word on more lines than this, and than a sixteenth of the window, is crowded: it nominates
+#: only the most recent :data:`RECENT` lines that hold it (a story's lines come close
+#: together), not every one of them.
 MIN_CROWDED = 64
+RECENT = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +75,8 @@ class StoryWindow:
         self.window_seconds = window_seconds
         self.max_lines = max_lines
         self._lines: dict[int, _Line] = {}
-        self._index: defaultdict[str, set[int]] = defaultdict(set)
+        # Each key's lines in the order they were added (a dict keeps it): newest last.
+        self._index: defaultdict[str, dict[int, None]] = defaultdict(dict)
         # (first_seen, line_id) of every line held; entries of replaced lines are skipped.
         self._age: list[tuple[float, int]] = []
 
@@ -89,7 +94,7 @@ class StoryWindow:
         line = _Line(line_id, story_id, source_id, text, first_seen, f, words)
         self._lines[line_id] = line
         for key in line.features.keys:
-            self._index[key].add(line_id)
+            self._index[key][line_id] = None
         heapq.heappush(self._age, (first_seen, line_id))
         while len(self._lines) > self.max_lines:
             self._pop_oldest()
@@ -117,26 +122,33 @@ class StoryWindow:
             return None
         covered: defaultdict[int, int] = defaultdict(int)
         index = self._index
-        empty: set[int] = set()
-        # A word on a great part of the window (a flood of lines alike) nominates no candidate:
-        # it would cost a count for each of those lines. It still counts, for every line, in
-        # the bound below (``common``), so the bound stays an upper bound.
-        crowded = max(MIN_CROWDED, len(self._lines) // 4)
+        empty: dict[int, None] = {}
+        # A crowded word (on many lines: a common word, or a flood of lines alike) would cost
+        # a count for each of its lines: it nominates only its most recent ones, and counts
+        # for every line in the bound below (``common``), so the bound stays an upper bound.
+        crowded = max(MIN_CROWDED, len(self._lines) // 16)
         common = 0
         for stem, surface in new.forms:
             keys = token_keys(stem, surface)
-            if len(keys) == 1:
-                hits = index.get(next(iter(keys)), empty)
-            else:
-                hits = set().union(*(index.get(k, empty) for k in keys))
+            groups = [index.get(k, empty) for k in keys]
+            hits = groups[0] if len(groups) == 1 else set().union(*groups)
             if len(hits) > crowded:
                 common += 1
+                for group in groups:
+                    for line_id in itertools.islice(reversed(group), RECENT):
+                        covered[line_id] += 0  # a candidate, its count left to the bound
                 continue
             for line_id in hits:
                 covered[line_id] += 1
         words = dict(covered) if updates and new.numbers else None
         for n in new.numbers:
-            for line_id in index.get(f"#{n}", empty):
+            hits = index.get(f"#{n}", empty)
+            if len(hits) > crowded:  # a crowded figure too (the lines of a flood share some)
+                common += 1
+                for line_id in itertools.islice(reversed(hits), RECENT):
+                    covered[line_id] += 0
+                continue
+            for line_id in hits:
                 covered[line_id] += 1
         # covered_bound(count, ...) >= floor, inlined: this loop runs once per line sharing a key.
         floor = raw_threshold(threshold)
@@ -201,6 +213,6 @@ class StoryWindow:
         for key in line.features.keys:
             ids = self._index.get(key)
             if ids is not None:
-                ids.discard(line_id)
+                ids.pop(line_id, None)
                 if not ids:
                     del self._index[key]
