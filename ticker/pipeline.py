@@ -149,19 +149,20 @@ async def _process(
         return _still_there(source, state, result, store=store, now=now, status=status)
     present = store.present_keys(source.id) if state.baseline_done else None
     expected = None if present is None else present[0]
-    # The region may only confirm lines a whole-page read showed again within the minute:
-    # what a slice cannot see (an element left open before it) costs at most that long. Lines
-    # that just changed have not been shown again (0.0): a ticker that moves at every change
-    # of its page (a busy one) is read whole, not its region first and then whole.
-    fresh = (
-        present is not None
-        and present[1] > 0.0
-        and time.monotonic() - present[1] < WHOLE_PAGE_EVERY
+    # The whole page is read at least once a minute: what a part of it cannot see (a line
+    # after the ticker's last anchor; for the region, an element left open before it) costs
+    # at most that long. In between, a changed body is read up to just past its ticker (all
+    # that comes before parsed: the lines it shows are the page's), or by its region alone
+    # when that shows exactly the lines a read of the page confirmed since they last changed
+    # (lines that just changed are not: a busy ticker is not read twice, region then page).
+    partial = state.baseline_done and (
+        time.monotonic() - store.whole_read_at(source.id) < WHOLE_PAGE_EVERY
     )
+    confirmed = partial and present is not None and present[1] > 0.0
     reason = check_content_type(result.content_type, is_json=source.is_json)
     if reason is not None:
         raise FetchError(reason, kind="content")
-    reading = await read(source, result, expected=expected if fresh else None)
+    reading = await read(source, result, expected=expected if confirmed else None, prefix=partial)
     if reading.extraction.truncated:
         log.warning(
             "page_truncated",
@@ -183,9 +184,9 @@ async def _process(
             replacements=reading.replacements,
         )
     page = keyed(reading.extraction.items)
+    if not reading.extraction.region:  # a region confirms nothing (see above)
+        store.page_read(source.id, frozenset(page), whole=not reading.extraction.prefix)
     if expected is not None and frozenset(page) == expected:
-        if not reading.extraction.region:
-            store.whole_page_read(source.id, expected)
         # The same lines as last time (the body changed elsewhere: ads, tokens): nothing to
         # decide, so no transaction of its own.
         return _still_there(

@@ -84,13 +84,20 @@ class StateStore(Protocol):
         ...
 
     def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
-        """The keys recorded at the last poll and when (``time.monotonic()``) a whole-page
-        read last showed exactly them again (0.0 until one has: a page whose lines just
-        changed is read whole at its next change); None until a poll is recorded in this
-        process."""
+        """The keys recorded at the last poll and when (``time.monotonic()``) a read of the
+        page (not of its region) last showed exactly them again (0.0 until one has: lines
+        that just changed are not confirmed by their region); None until a poll is recorded
+        in this process."""
         ...
 
-    def whole_page_read(self, source_id: str, keys: frozenset[str]) -> None: ...
+    def page_read(self, source_id: str, keys: frozenset[str], *, whole: bool) -> None:
+        """A read of the page (``whole``, or from its start to past its ticker) showed ``keys``:
+        the present keys are confirmed if they are these. Event loop only."""
+        ...
+
+    def whole_read_at(self, source_id: str) -> float:
+        """When (``time.monotonic()``) the whole page was last read; 0.0 if never."""
+        ...
 
     # -- items (the pipeline, inside a transaction) ----------------------------------------
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from ticker.config import SourceConfig
 from ticker.decode import decode_body
 from ticker.detect import keyed
-from ticker.extract import Extraction, embedded_page, extract, extract_region, parse_page
+from ticker.extract import (
+    Extraction,
+    embedded_page,
+    extract,
+    extract_prefix,
+    extract_region,
+    parse_page,
+)
 from ticker.fetch import FetchResult
 
 #: UTF-8 pages up to this size are read on the event loop (~5 ms at most); bigger ones, and
@@ -40,18 +47,26 @@ class PageReading:
 
 
 def read_page(
-    source: SourceConfig, result: FetchResult, *, expected: frozenset[str] | None = None
+    source: SourceConfig,
+    result: FetchResult,
+    *,
+    expected: frozenset[str] | None = None,
+    prefix: bool = False,
 ) -> PageReading:
     """Decode and extract a fetched page. Raises ExtractError (JSON sources with bad JSON).
 
     With ``expected`` (the keys of the lines the page showed last time), the ticker's region is
-    read first, and only trusted when it shows exactly those lines: a page that may hold
-    anything new is always read whole, so the shortcut can never cause nor hide an alert.
+    read first, and only trusted when it shows exactly those lines. With ``prefix``, the page
+    may be read from its start to just past its ticker (see :func:`_prefix`); else whole.
     """
     if expected is not None:
         region = _region(source, result, expected)
         if region is not None:
             return region
+    if prefix:
+        head = _prefix(source, result)
+        if head is not None:
+            return head
     return _read_as_sent(source, result) or _read_decoded(source, result)
 
 
@@ -102,6 +117,24 @@ def _region(
     return None
 
 
+def _prefix(source: SourceConfig, result: FetchResult) -> PageReading | None:
+    """A UTF-8 page read from its start to just past its ticker, when that leaves out a good
+    part of it: every line it shows is on the page as a whole read shows it (all that comes
+    before is parsed); a line after its end, which the anchors cannot see, waits for the whole
+    read the pipeline makes at least once a minute."""
+    if source.charset is not None or source.is_json or source.json_in is not None:
+        return None
+    head = extract_prefix(
+        _utf8_doc(result.body),
+        items=source.items,
+        text_sel=source.text,
+        link=source.link,
+        canary=source.canary,
+        base_url=result.url,
+    )
+    return None if head is None else PageReading(extraction=head, encoding="utf-8", replacements=0)
+
+
 def _whole(
     source: SourceConfig,
     result: FetchResult,
@@ -128,13 +161,19 @@ def _whole(
 
 
 async def read(
-    source: SourceConfig, result: FetchResult, *, expected: frozenset[str] | None
+    source: SourceConfig,
+    result: FetchResult,
+    *,
+    expected: frozenset[str] | None,
+    prefix: bool = False,
 ) -> PageReading:
     """Read a fetched page the cheapest safe way. Raises ExtractError (JSON sources with bad
     JSON).
 
     With ``expected`` (the lines a whole-page read showed recently), the ticker's region alone
-    may confirm them; anything else reads the whole page.
+    may confirm them; with ``prefix`` (the whole page was read within the minute), the page up
+    to just past its ticker may be read instead of all of it; anything else reads the whole
+    page.
     """
     loop = asyncio.get_running_loop()
     inline = len(result.body) <= PARSE_INLINE_BYTES
@@ -149,7 +188,7 @@ async def read(
         # A UTF-8 page of usual size (~1 ms per 100 KB) is read right here. In a parser
         # thread the same read cost twice the CPU (the threads contend for the GIL), and
         # fetched bodies queued up for the threads in a burst (hundreds of MB at 5,000).
-        reading = _read_as_sent(source, result)
+        reading = (_prefix(source, result) if prefix else None) or _read_as_sent(source, result)
         if reading is not None:
             return reading
         # The charset chain (detection, a decode, a second parse) is tens of ms.
@@ -157,5 +196,5 @@ async def read(
     # A big page is many milliseconds of parsing: in a worker thread it does not hold up the
     # event loop's timers, sends and other polls; lxml lets go of the GIL.
     return await loop.run_in_executor(
-        _PARSERS, functools.partial(read_page, source, result, expected=expected)
+        _PARSERS, functools.partial(read_page, source, result, expected=expected, prefix=prefix)
     )

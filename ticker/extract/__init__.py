@@ -15,7 +15,7 @@ from ticker.extract.items import (
     extract,
     parse_page,
 )
-from ticker.extract.region import REGION_MARGIN, extract_region, ticker_region
+from ticker.extract.region import REGION_MARGIN, extract_prefix, extract_region, ticker_region
 from ticker.extract.selectors import KINDS, Kind, Selector, compile_selector
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "compile_selector",
     "embedded_page",
     "extract",
+    "extract_prefix",
     "extract_region",
     "parse_page",
     "ticker_region",

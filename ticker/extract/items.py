@@ -34,6 +34,7 @@ class Extraction:
     truncated: bool = False  # the page nested deeper than the parser goes: lines may be lost
     skipped: tuple[str, ...] = ()  # the exception type of each item that could not be read
     region: bool = False  # read from the ticker's region of the page only
+    prefix: bool = False  # read from the page's start to just past its ticker
 
 
 def parse_page(text: str | bytes, *, is_json: bool) -> ParselSelector:

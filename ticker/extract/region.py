@@ -30,6 +30,15 @@ def ticker_region(
     the last occurrence of its last anchor: every element a match involves sits in between, since
     CSS combinators only ever lead forward in document order.
     """
+    span = _anchor_span(text, items=items, canary=canary, margin=margin)
+    if span is None or (span[1] - span[0]) * 2 > len(text):
+        return None
+    return span
+
+
+def _anchor_span(
+    text: str | bytes, *, items: Selector, canary: Selector | None, margin: int
+) -> tuple[int, int] | None:
     selectors = [items] if canary is None else [items, canary]
     if not all(s.local and s.anchors for s in selectors):
         return None
@@ -45,7 +54,7 @@ def ticker_region(
     start = max(text.rfind(lt, 0, start), 0)  # type: ignore[arg-type]
     close = text.find(gt, min(end + margin, len(text)))  # type: ignore[arg-type]
     end = len(text) if close < 0 else close + 1
-    if end <= start or (end - start) * 2 > len(text):
+    if end <= start:
         return None
     return start, end
 
@@ -66,14 +75,63 @@ def extract_region(
     it, a class written with a character reference) is found there within a minute."""
     if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
         return None
-    # The parser drops NULs: search what it will see.
-    if isinstance(text, str):
-        text = text.replace("\x00", "") if "\x00" in text else text
-    elif b"\x00" in text:
-        text = text.replace(b"\x00", b"")
+    text = _without_nul(text)
     span = ticker_region(text, items=items, canary=canary)
     if span is None:
         return None
+    return _extract_slice(text, span, items, text_sel, link, canary, base_url)
+
+
+#: A page read up to the end of its ticker only when that leaves out at least this fraction.
+PREFIX_SAVES = 0.2
+
+
+def extract_prefix(
+    text: str | bytes,
+    *,
+    items: Selector,
+    text_sel: Selector | None = None,
+    link: Selector | None = None,
+    canary: Selector | None = None,
+    base_url: str = "",
+) -> Extraction | None:
+    """Extract from the page up to just past its ticker (its region's end), or None when there
+    is no such end, it would leave out little of the page, or an item runs past it.
+
+    Everything before the ticker is parsed as in the whole page (an element left open, a
+    comment, a script), so every line it shows is on the page as shown: it may find new lines.
+    What it cannot see is a matching element after the last anchor (a class written with a
+    character reference): the caller reads the whole page at least once a minute for that.
+    """
+    if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
+        return None
+    text = _without_nul(text)
+    span = _anchor_span(text, items=items, canary=canary, margin=REGION_MARGIN)
+    if span is None or span[1] > len(text) * (1 - PREFIX_SAVES):
+        return None
+    return _extract_slice(
+        text, (0, span[1]), items, text_sel, link, canary, base_url, whole_start=True
+    )
+
+
+def _without_nul(text: str | bytes) -> str | bytes:
+    # The parser drops NULs: search what it will see.
+    if isinstance(text, str):
+        return text.replace("\x00", "") if "\x00" in text else text
+    return text.replace(b"\x00", b"") if b"\x00" in text else text
+
+
+def _extract_slice(
+    text: str | bytes,
+    span: tuple[int, int],
+    items: Selector,
+    text_sel: Selector | None,
+    link: Selector | None,
+    canary: Selector | None,
+    base_url: str,
+    *,
+    whole_start: bool = False,
+) -> Extraction | None:
     page = parse_page(text[span[0] : span[1]], is_json=False)
     nodes = select(page.root, items, False)
     # No line to confirm (an empty ticker is read whole), or one that may be cut short.
@@ -82,6 +140,10 @@ def extract_region(
     result = extract(page, items=items, text=text_sel, link=link, canary=canary, base_url=base_url)
     if canary is not None and not result.canary_found:
         return None  # only the whole page may report a missing canary
+    if whole_start:
+        if result.truncated:
+            return None  # nested too deep: the whole page says what was lost
+        return replace(result, prefix=True)
     return replace(result, truncated=False, region=True)
 
 

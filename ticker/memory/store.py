@@ -72,6 +72,7 @@ class MemoryStore:
             sources={}, states={}, items={}, deliveries={}, staged_present={}, story_channels={}
         )
         self._present: dict[str, tuple[frozenset[str], float]] = {}
+        self._whole_read: dict[str, float] = {}
         self._next_message = 1
         self._depth = 0
 
@@ -134,10 +135,16 @@ class MemoryStore:
     def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
         return self._present.get(source_id)
 
-    def whole_page_read(self, source_id: str, keys: frozenset[str]) -> None:
+    def page_read(self, source_id: str, keys: frozenset[str], *, whole: bool) -> None:
+        now = time.monotonic()
+        if whole:
+            self._whole_read[source_id] = now
         known = self._present.get(source_id)
         if known is not None and known[0] == keys:
-            self._present[source_id] = (keys, time.monotonic())
+            self._present[source_id] = (keys, now)
+
+    def whole_read_at(self, source_id: str) -> float:
+        return self._whole_read.get(source_id, 0.0)
 
     # -- items -----------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class StateCache:
         self._states: dict[str, SourceState] = {}
         # Page keys at the last recorded poll, and when a whole-page read last showed them.
         self._present: dict[str, tuple[frozenset[str], float]] = {}
+        # When the whole page was last read (the region and prefix reads need one a minute).
+        self._whole_read: dict[str, float] = {}
         self._staged_states: dict[str, SourceState] = {}
         self._staged_present: dict[str, frozenset[str]] = {}
         self._data_version: int | None = None
@@ -44,15 +46,22 @@ class StateCache:
 
     def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
         """The keys of the lines on the page at the source's last recorded poll, if known, and
-        when (``time.monotonic()``) a read of the whole page last showed exactly them again
-        (0.0 until one has)."""
+        when (``time.monotonic()``) a read of the page last showed exactly them again (0.0
+        until one has)."""
         return self._present.get(source_id)
 
-    def whole_page_read(self, source_id: str, keys: frozenset[str]) -> None:
-        """A read of the whole page showed ``keys`` again, as recorded. Event loop only."""
+    def page_read(self, source_id: str, keys: frozenset[str], *, whole: bool) -> None:
+        """A read of the page (``whole``, or up to past its ticker) showed ``keys``. Event
+        loop only."""
+        now = time.monotonic()
+        if whole:
+            self._whole_read[source_id] = now
         known = self._present.get(source_id)
         if known is not None and known[0] == keys:
-            self._present[source_id] = (keys, time.monotonic())
+            self._present[source_id] = (keys, now)
+
+    def whole_read_at(self, source_id: str) -> float:
+        return self._whole_read.get(source_id, 0.0)
 
     # -- sources -------------------------------------------------------------------------
 
