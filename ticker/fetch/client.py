@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from ticker.decode import BadEncoding, Decompressor, TooLarge
 from ticker.durations import parse_retry_after
@@ -52,7 +53,8 @@ class AiohttpFetcher:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, HostGate] = {}
         # Per URL: its host's gate and its proxy, worked out once (both fixed for a process).
-        self._routes: dict[str, tuple[HostGate, str | None]] = {}
+        # Per URL: its host's gate, its proxy, and the URL parsed once (not on every request).
+        self._routes: dict[str, tuple[HostGate, str | None, URL]] = {}
         self.renderer: PageRenderer | None = None
 
     def _proxy_for(self, url: str) -> str | None:
@@ -137,21 +139,22 @@ class AiohttpFetcher:
         if route is None:
             try:
                 host = urlsplit(url).hostname or ""
-            except ValueError as exc:
+                target = URL(url)
+            except (ValueError, TypeError) as exc:
                 raise FetchError(f"invalid URL {public_url(url)}: {exc}", kind="url") from exc
             gate = self._hosts.get(host)
             if gate is None:
                 s = self.settings
                 gate = self._hosts[host] = HostGate(s.per_host, s.per_host_ceiling, s.slow_after)
-            route = self._routes[url] = (gate, self._proxy_for(url))
-        gate, proxy = route
+            route = self._routes[url] = (gate, self._proxy_for(url), target)
+        gate, proxy, target = route
         # Wait for a slot before the request's timeout starts: a poll queued behind others is
         # not a slow site (at 5,000 sources, connection waits counted as timeouts).
         async with self._slots:
             ticket = await gate.acquire()
             try:
                 return await self._get(
-                    url, request_headers, proxy, digest_salt, known_digest, method, body
+                    url, request_headers, proxy, digest_salt, known_digest, method, body, target
                 )
             finally:
                 gate.release(ticket)
@@ -201,6 +204,7 @@ class AiohttpFetcher:
         known_digest: str | None = None,
         method: str = "GET",
         body: str | None = None,
+        target: URL | None = None,
     ) -> FetchResult:
         assert self._session is not None
         try:
@@ -208,7 +212,7 @@ class AiohttpFetcher:
                 method,
                 # aiohttp counts the request that would exceed the limit, hence the + 1; it
                 # counts every hop, whatever host or port it goes to (tested across ports).
-                url,
+                url if target is None else target,
                 data=None if body is None else body.encode(),
                 headers=request_headers,
                 max_redirects=MAX_REDIRECTS + 1,
@@ -232,9 +236,9 @@ class AiohttpFetcher:
             ) from exc
         except (aiohttp.InvalidUrlRedirectClientError, aiohttp.NonHttpUrlRedirectClientError) as e:
             # Only the scheme of the target: its URL may carry credentials or a token.
-            target = str(e.args[0] if e.args else "").partition(":")[0][:20]
+            scheme = str(e.args[0] if e.args else "").partition(":")[0][:20]
             raise FetchError(
-                f"{public_url(url)} redirected to a non-HTTP or invalid URL ({target}:...)",
+                f"{public_url(url)} redirected to a non-HTTP or invalid URL ({scheme}:...)",
                 kind="redirect",
             ) from e
         except aiohttp.ClientConnectorDNSError as exc:

@@ -12,8 +12,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ticker.config import Config, SourceConfig
-from ticker.health import Health, Observation, SourceHealth, alert_message, observe
+from ticker.config import Config
+from ticker.health import (
+    Health,
+    Observation,
+    SourceHealth,
+    Transition,
+    alert_message,
+    observe,
+)
 from ticker.model import ItemKind, Message
 from ticker.pipeline import PollOutcome, utcnow
 from ticker.redact import scrub_url_secrets
@@ -45,39 +52,47 @@ async def restore_health(store: SqliteStore, sources: Mapping[str, SourceRuntime
             )
 
 
-def record_metrics(metrics: Metrics | None, source: SourceConfig, outcome: PollOutcome) -> None:
+def record_metrics(metrics: Metrics | None, rt: SourceRuntime, outcome: PollOutcome) -> None:
     m = metrics
     if m is None:
         return
-    m.polls.labels(source.id, outcome.status).inc()
-    m.poll_duration.labels(source.id).observe(outcome.duration)
+    source_id = rt.config.id
+    # The source's children are looked up once (labels() takes a lock and builds a key).
+    children = rt.metric_children
+    if children is None or children[0] is not m:
+        children = rt.metric_children = (
+            m,
+            {},
+            m.poll_duration.labels(source_id),
+            m.items_seen.labels(source_id),
+        )
+    _, polls, duration, items_seen = children
+    counter = polls.get(outcome.status)
+    if counter is None:
+        counter = polls[outcome.status] = m.polls.labels(source_id, outcome.status)
+    counter.inc()
+    duration.observe(outcome.duration)
     if outcome.status == "ok":
-        m.items_seen.labels(source.id).set(outcome.items)
+        items_seen.set(outcome.items)
     if outcome.new:
-        m.items_new.labels(source.id).inc(len(outcome.new))
+        m.items_new.labels(source_id).inc(len(outcome.new))
     for rec in outcome.new:
         link = rec.story
         if link is None or rec.item.kind is ItemKind.UPDATE:
             continue  # stories off; or an edit, which stays in its line's story
         if link.story == rec.id:
-            m.story_lines.labels(source.id, "first").inc()
+            m.story_lines.labels(source_id, "first").inc()
         elif link.started is not None:
-            m.story_lines.labels(source.id, "joined").inc()
-            m.story_lag.labels(source.id).observe((rec.first_seen - link.started).total_seconds())
+            m.story_lines.labels(source_id, "joined").inc()
+            m.story_lag.labels(source_id).observe((rec.first_seen - link.started).total_seconds())
 
 
-async def update_health(
-    rt: SourceRuntime,
-    outcome: PollOutcome,
-    *,
-    config: Config,
-    metrics: Metrics | None,
-    store: SqliteStore,
-    delivery: DeliverySide | None,
-) -> None:
-    """Observe a poll's outcome in its source's health; a change of state is alerted."""
+def observe_health(
+    rt: SourceRuntime, outcome: PollOutcome, *, config: Config, metrics: Metrics | None
+) -> Transition | None:
+    """Observe a poll's outcome in its source's health: the change of state to tell, if any."""
     if outcome.error_kind == "store":
-        return  # the state's trouble, told once by StorageWatch, not each source's
+        return None  # the state's trouble, told once by StorageWatch, not each source's
     if outcome.status == "ok":
         rt.last_items, rt.last_canary = outcome.items, outcome.canary_found
     seen_page = outcome.status in ("ok", "not_modified", "unchanged")
@@ -103,8 +118,19 @@ async def update_health(
             metrics.source_health.labels(rt.config.id, state.value).set(
                 1 if rt.health.state is state else 0
             )
-    if transition is None:
-        return
+    return transition
+
+
+async def tell_health(
+    rt: SourceRuntime,
+    transition: Transition,
+    *,
+    config: Config,
+    store: SqliteStore,
+    delivery: DeliverySide | None,
+) -> None:
+    """A change of a source's health: logged, and alerted on the health channels."""
+    now = utcnow()
     log.warning(
         "source_health",
         source=rt.config.id,

@@ -27,9 +27,10 @@ from ticker.sdnotify import SystemdNotifier
 from ticker.service.endpoint import Endpoint
 from ticker.service.health_alerts import (
     StorageWatch,
+    observe_health,
     record_metrics,
     restore_health,
-    update_health,
+    tell_health,
 )
 from ticker.service.reload import carry_over, read_new_config
 from ticker.service.scheduling import (
@@ -281,9 +282,10 @@ class Service:
         rt.last_outcome = outcome
         source = rt.config
         self.tally.count(outcome)
-        await self.storage.observe(
-            outcome, config=self.config, store=self.store, delivery=self.delivery
-        )
+        if (outcome.error_kind == "store") != self.storage.failing:  # rare: no await a poll
+            await self.storage.observe(
+                outcome, config=self.config, store=self.store, delivery=self.delivery
+            )
         if outcome.new:
             if self.delivery is not None:
                 self.delivery.sender.wake()
@@ -301,15 +303,12 @@ class Service:
                             else rec.item.update_of.text,
                         )
                     )
-        record_metrics(self.metrics, source, outcome)
-        await update_health(
-            rt,
-            outcome,
-            config=self.config,
-            metrics=self.metrics,
-            store=self.store,
-            delivery=self.delivery,
-        )
+        record_metrics(self.metrics, rt, outcome)
+        transition = observe_health(rt, outcome, config=self.config, metrics=self.metrics)
+        if transition is not None:
+            await tell_health(
+                rt, transition, config=self.config, store=self.store, delivery=self.delivery
+            )
         reschedule(self.scheduler, rt, outcome)
         for listener in list(self.listeners):
             listener(source.id, outcome)

@@ -80,6 +80,9 @@ class SourceRuntime:
     last_canary: bool | None = None
     # The health state last shown in the metrics' gauges (None: not yet).
     health_shown: Health | None = None
+    # This source's metric children (record_metrics): the Metrics they belong to, the poll
+    # counters by outcome, the duration histogram and the items gauge.
+    metric_children: tuple[Any, dict[str, Any], Any, Any] | None = None
 
 
 PollJob = Callable[[str], Coroutine[Any, Any, None]]
