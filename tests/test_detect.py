@@ -612,6 +612,19 @@ def test_an_unchanged_page_moves_only_the_success_fields_and_keeps_the_rest() ->
     )
     now = T0 + timedelta(minutes=1)
     after = unchanged(before, Validators(etag='"e2"'), now=now)
+    # Every field is given a value unlike its default above: a new one must be added there
+    # (and to unchanged()) for this test to pass.
+    assert {f.name for f in fields(SourceState)} == {
+        "source_id",
+        "etag",
+        "last_modified",
+        "body_digest",
+        "last_success",
+        "last_attempt",
+        "consecutive_failures",
+        "last_error",
+        "baseline_done",
+    }
     moved = {"etag", "last_success", "last_attempt", "consecutive_failures", "last_error"}
     assert (after.etag, after.last_success, after.last_attempt) == ('"e2"', now, now)
     assert (after.consecutive_failures, after.last_error) == (0, None)

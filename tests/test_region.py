@@ -29,6 +29,7 @@ from ticker.cli.wiring import fetch_settings
 from ticker.config import Config, SourceConfig, parse_config
 from ticker.detect import keyed
 from ticker.extract import (
+    REGION_MARGIN,
     Extraction,
     Selector,
     compile_selector,
@@ -814,6 +815,54 @@ def test_a_hostile_page_read_up_to_its_ticker_shows_only_the_whole_pages_lines(
     assert lines_of(head) <= lines_of(whole), name
     if head.prefix:
         assert head.canary_found == whole.canary_found
+
+
+def test_a_page_not_utf8_after_its_ticker_is_not_read_up_to_it(tmp_path: Path) -> None:
+    """One byte that is not UTF-8 after the ticker (a footer's Latin-1 "©") sends the whole page
+    through the charset chain, which reads every line otherwise: a read up to the ticker, all
+    UTF-8, would show other lines (other keys, alerted again) and must not be used."""
+    source = source_config(tmp_path, canary=None)
+    lines = ["Café fermé à Genève", "Séisme au Japon"]
+    filler = "<p>more news below the ticker</p>" * 1000
+    page = en_page(lines).replace("</body>", filler + "<footer>(c) 2026</footer></body>")
+    raw = page.encode().replace(b"(c)", b"\xa9")  # the footer's sign in Latin-1
+    result = fetched(raw)
+    whole = read_page(source, result).extraction
+    head = read_page(source, result, prefix=True).extraction
+    assert head.prefix is False
+    assert lines_of(head) == lines_of(whole)
+    # The same page all UTF-8 is read up to its ticker, with the same lines.
+    clean = fetched(page.replace("(c)", "©").encode())
+    assert read_page(source, clean, prefix=True).extraction.prefix is True
+    assert lines_of(read_page(source, clean, prefix=True).extraction) == lines_of(
+        read_page(source, clean).extraction
+    )
+
+
+def test_a_text_item_cut_at_the_end_of_a_read_up_to_its_ticker_is_not_taken(
+    tmp_path: Path,
+) -> None:
+    """``::text`` items: the read ends at the first '>' 4 KB past the last anchor, here a '>' in
+    the last item's text after an icon; the text cut there is not a line of the page."""
+    icon = '<svg class="icon"><desc>' + "x" * 5000 + "</desc></svg>"
+    body = (
+        '<html><body><ul class="ticker">'
+        '<li class="item"><span>LIVE</span>Markets calm in Asia</li>'
+        f'<li class="item">{icon}<span>LIVE</span>Oil prices > forecasts as OPEC cuts output</li>'
+        "</ul>" + "<p>More news below the ticker</p>" * 2000 + "</body></html>"
+    )
+    at = body.rfind('class="item"') + len('class="item')
+    cut = body.index("Oil prices >") + len("Oil prices ")
+    body = body.replace("x" * 5000, "x" * (5000 - (cut - at - REGION_MARGIN)), 1)
+    cut = body.index("Oil prices >") + len("Oil prices ")
+    at = body.rfind('class="item"') + len('class="item')
+    assert body.find(">", at + REGION_MARGIN) == cut  # the read would end inside the text
+    source = source_config(tmp_path, items="css:.ticker .item::text", canary=None)
+    result = fetched(body.encode())
+    whole = read_page(source, result).extraction
+    head = read_page(source, result, prefix=True).extraction
+    assert [i.text for i in whole.items][-1] == "Oil prices > forecasts as OPEC cuts output"
+    assert lines_of(head) == lines_of(whole)
 
 
 async def test_between_whole_reads_a_changed_page_is_read_up_to_its_ticker(

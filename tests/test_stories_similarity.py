@@ -337,6 +337,25 @@ def test_in_a_flood_of_lines_alike_a_new_line_joins_their_story_among_the_recent
     assert m.line_id % 3 == 1
 
 
+def test_a_source_s_own_flood_does_not_crowd_out_another_source_s_line_of_the_story() -> None:
+    """Crowded words nominate the recent lines of other sources: 200 lines of source A's own
+    sirens do not hide B's earlier line, which A's new line joins."""
+    w = StoryWindow(1e9)
+    lid = 0
+    for i in range(1800):
+        w.add(lid, lid, f"o{i % 50}", f"Market update {i}: shares of company{i} rose", float(lid))
+        lid += 1
+    w.add(lid, 999, "B", "Rocket sirens sound across Metula and Kiryat Shmona", float(lid))
+    lid += 1
+    for i in range(200):
+        text = f"Rocket sirens sound across Metula and Kiryat Shmona wave{i}"
+        w.add(lid, 5000 + i, "A", text, float(lid))
+        lid += 1
+    m = w.match("A", "Rocket sirens sound across Metula and Kiryat Shmona", 1e6, DEFAULT_THRESHOLD)
+    assert m is not None
+    assert (m.story_id, m.score) == (999, 1.0)
+
+
 def test_a_line_without_figures_is_its_own_words_only_and_keeps_the_rest_otherwise() -> None:
     plain = features(OTHER)
     assert words_only(plain) is plain

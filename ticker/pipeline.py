@@ -149,12 +149,13 @@ async def _process(
         return _still_there(source, state, result, store=store, now=now, status=status)
     present = store.present_keys(source.id) if state.baseline_done else None
     expected = None if present is None else present[0]
-    # The whole page is read at least once a minute: what a part of it cannot see (a line
-    # after the ticker's last anchor; for the region, an element left open before it) costs
-    # at most that long. In between, a changed body is read up to just past its ticker (all
-    # that comes before parsed: the lines it shows are the page's), or by its region alone
-    # when that shows exactly the lines a read of the page confirmed since they last changed
-    # (lines that just changed are not: a busy ticker is not read twice, region then page).
+    # A changed page is read whole if the last whole read is a minute old: what a part of it
+    # cannot see (a line after the ticker's last anchor; for the region, an element left open
+    # before it) waits that long, or for the page's next change (a 304 reads nothing). In
+    # between, a changed body is read up to just past its ticker (all that comes before
+    # parsed: the lines it shows are the page's), or by its region alone when that shows
+    # exactly the lines a read of the page confirmed since they last changed (lines that
+    # just changed are not: a busy ticker is not read twice, region then page).
     partial = state.baseline_done and (
         time.monotonic() - store.whole_read_at(source.id) < WHOLE_PAGE_EVERY
     )
@@ -184,9 +185,12 @@ async def _process(
             replacements=reading.replacements,
         )
     page = keyed(reading.extraction.items)
-    if not reading.extraction.region:  # a region confirms nothing (see above)
-        store.page_read(source.id, frozenset(page), whole=not reading.extraction.prefix)
+    whole = not (reading.extraction.region or reading.extraction.prefix)
     if expected is not None and frozenset(page) == expected:
+        if not reading.extraction.region:  # a region confirms nothing (see above)
+            store.confirm_present(source.id, expected)
+        if whole:
+            store.note_whole_read(source.id)
         # The same lines as last time (the body changed elsewhere: ads, tokens): nothing to
         # decide, so no transaction of its own.
         return _still_there(
@@ -234,6 +238,8 @@ async def _process(
         return detection, recorded
 
     detection, recorded = await store.write(record)
+    if whole:  # only once what it showed is recorded: a failed write is read whole again
+        store.note_whole_read(source.id)
     return PollOutcome(
         source_id=source.id,
         status="ok",

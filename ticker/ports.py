@@ -90,13 +90,17 @@ class StateStore(Protocol):
         in this process."""
         ...
 
-    def page_read(self, source_id: str, keys: frozenset[str], *, whole: bool) -> None:
-        """A read of the page (``whole``, or from its start to past its ticker) showed ``keys``:
-        the present keys are confirmed if they are these. Event loop only."""
+    def confirm_present(self, source_id: str, keys: frozenset[str]) -> None:
+        """A read of the page (not of its region) showed ``keys`` again: the present keys are
+        confirmed if they are these. Event loop only."""
+        ...
+
+    def note_whole_read(self, source_id: str) -> None:
+        """The whole page was read, and what it showed is recorded. Event loop only."""
         ...
 
     def whole_read_at(self, source_id: str) -> float:
-        """When (``time.monotonic()``) the whole page was last read; 0.0 if never."""
+        """When (``time.monotonic()``) the whole page was last read; -inf if never."""
         ...
 
     # -- items (the pipeline, inside a transaction) ----------------------------------------

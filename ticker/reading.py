@@ -121,7 +121,7 @@ def _prefix(source: SourceConfig, result: FetchResult) -> PageReading | None:
     """A UTF-8 page read from its start to just past its ticker, when that leaves out a good
     part of it: every line it shows is on the page as a whole read shows it (all that comes
     before is parsed); a line after its end, which the anchors cannot see, waits for the whole
-    read the pipeline makes at least once a minute."""
+    read the pipeline makes at the page's first change after a minute."""
     if source.charset is not None or source.is_json or source.json_in is not None:
         return None
     head = extract_prefix(

@@ -3,6 +3,7 @@ of a parse of the whole page, trusted only to confirm what the whole page alread
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -101,7 +102,7 @@ def extract_prefix(
     Everything before the ticker is parsed as in the whole page (an element left open, a
     comment, a script), so every line it shows is on the page as shown: it may find new lines.
     What it cannot see is a matching element after the last anchor (a class written with a
-    character reference): the caller reads the whole page at least once a minute for that.
+    character reference): the caller reads the whole page at its first change after a minute.
     """
     if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
         return None
@@ -109,9 +110,21 @@ def extract_prefix(
     span = _anchor_span(text, items=items, canary=canary, margin=REGION_MARGIN)
     if span is None or span[1] > len(text) * (1 - PREFIX_SAVES):
         return None
+    if isinstance(text, bytes) and not _utf8(text, span[1]):
+        # A byte that is not UTF-8 after the ticker sends the whole page through the charset
+        # chain, which may read every line otherwise: this read would not be the page's.
+        return None
     return _extract_slice(
         text, (0, span[1]), items, text_sel, link, canary, base_url, whole_start=True
     )
+
+
+def _utf8(data: bytes, start: int) -> bool:
+    try:
+        codecs.utf_8_decode(memoryview(data)[start:], "strict", True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _without_nul(text: str | bytes) -> str | bytes:
@@ -166,8 +179,13 @@ def _cut(root: Any, nodes: Sequence[Any]) -> bool:
 
 
 def _parent(result: Any) -> Any:
-    getparent = getattr(result, "getparent", None)  # lxml's "smart" strings know their element
-    return getparent() if getparent is not None else None
+    """The element a text result is inside: lxml's "smart" strings know their element, which
+    for a tail text is the element it follows (closed), so the container is that one's parent."""
+    getparent = getattr(result, "getparent", None)
+    element = getparent() if getparent is not None else None
+    if element is not None and getattr(result, "is_tail", False):
+        return element.getparent()
+    return element
 
 
 def _find_token(text: str | bytes, token: str) -> int:

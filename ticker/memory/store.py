@@ -135,16 +135,16 @@ class MemoryStore:
     def present_keys(self, source_id: str) -> tuple[frozenset[str], float] | None:
         return self._present.get(source_id)
 
-    def page_read(self, source_id: str, keys: frozenset[str], *, whole: bool) -> None:
-        now = time.monotonic()
-        if whole:
-            self._whole_read[source_id] = now
+    def confirm_present(self, source_id: str, keys: frozenset[str]) -> None:
         known = self._present.get(source_id)
         if known is not None and known[0] == keys:
-            self._present[source_id] = (keys, now)
+            self._present[source_id] = (keys, time.monotonic())
+
+    def note_whole_read(self, source_id: str) -> None:
+        self._whole_read[source_id] = time.monotonic()
 
     def whole_read_at(self, source_id: str) -> float:
-        return self._whole_read.get(source_id, 0.0)
+        return self._whole_read.get(source_id, float("-inf"))
 
     # -- items -----------------------------------------------------------------------------
 

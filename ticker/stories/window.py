@@ -114,7 +114,8 @@ class StoryWindow:
     ) -> Match | None:
         """The best line of another source first seen within the window (``now -
         window_seconds`` to ``now``) scoring at least ``threshold`` with ``text``; None when
-        there is none. Ties go to the line first seen earliest, then to the lowest id. With
+        there is none. Ties go to the line first seen earliest, then to the lowest id (among
+        the candidates: a crowded word nominates only its recent lines). With
         ``updates``, a line whose figures differ may match on its words alone (an update of
         the story: ``Match.update``), ranked after every match whose figures agree."""
         new = features(text)
@@ -135,8 +136,7 @@ class StoryWindow:
             if len(hits) > crowded:
                 common += 1
                 for group in groups:
-                    for line_id in itertools.islice(reversed(group), RECENT):
-                        covered[line_id] += 0  # a candidate, its count left to the bound
+                    self._nominate_recent(group, source_id, covered)
                 continue
             for line_id in hits:
                 covered[line_id] += 1
@@ -145,8 +145,7 @@ class StoryWindow:
             hits = index.get(f"#{n}", empty)
             if len(hits) > crowded:  # a crowded figure too (the lines of a flood share some)
                 common += 1
-                for line_id in itertools.islice(reversed(hits), RECENT):
-                    covered[line_id] += 0
+                self._nominate_recent(hits, source_id, covered)
                 continue
             for line_id in hits:
                 covered[line_id] += 1
@@ -199,6 +198,20 @@ class StoryWindow:
             score=-best[1],
             update=bool(best[0]),
         )
+
+    def _nominate_recent(
+        self, group: dict[int, None], source_id: str, covered: defaultdict[int, int]
+    ) -> None:
+        """The :data:`RECENT` most recent lines of ``group`` from other sources, as candidates
+        whose count is left to the bound (a source's own flood does not crowd the others out);
+        at most four times as many lines are looked at."""
+        lines, taken = self._lines, 0
+        for line_id in itertools.islice(reversed(group), 4 * RECENT):
+            if lines[line_id].source_id != source_id:
+                covered[line_id] += 0
+                taken += 1
+                if taken == RECENT:
+                    return
 
     def _pop_oldest(self) -> None:
         first_seen, line_id = heapq.heappop(self._age)
