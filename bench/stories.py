@@ -5,13 +5,15 @@ its README): it re-derives the raw threshold on the English ``dev`` split (the l
 similarity at which dev precision reaches ``DEV_PRECISION``), prints precision, recall and F1 at
 the default threshold on ``dev`` and on ``train`` (the held-out figure), and the Arabic pairs;
 then the median cost of :meth:`StoryWindow.match` per new line against a window of 2,000 real
-headlines, as the median of 3 runs. ``--json PATH`` writes the figures.
+headlines, as the median of 3 runs, and against a full window of the service row's lines
+alike. ``--json PATH`` writes the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -197,6 +199,43 @@ def cost() -> dict[str, Any]:
         # The first run starts with the stem cache empty: its new lines' words are mostly unseen.
         "first_run_median_ms": runs[0]["median_ms"],
         "target_ms": 0.2,
+        "flood": flood_cost(),
+    }
+
+
+FLOOD_LINES = 5000
+
+
+def flood_cost(size: int = FLOOD_LINES, probes: int = 600) -> dict[str, float]:
+    """Matching against a full window of lines alike: the service row's pages (the same ten
+    headlines with a page number and figures, one source each), ``size`` lines held, then
+    ``probes`` new lines matched and held as ``ticker run`` does. Median and p90 ms a line."""
+    from bench.pages import PageTemplate  # the bench's fixture pages
+
+    template, rng = PageTemplate(), random.Random(1)
+    version = dict.fromkeys(range(1000), 0)
+
+    def line() -> tuple[str, str]:
+        page = rng.randrange(1000)
+        version[page] += 1
+        return f"s{page}", template.line(page, version[page] + 9)
+
+    window = StoryWindow(1_800.0, max_lines=size)
+    for i in range(size):
+        source, text = line()
+        window.add(i, i, source, text, i * 0.1)
+    costs = []
+    for i in range(size, size + probes):
+        source, text = line()
+        t0 = time.perf_counter()
+        m = window.match(source, text, i * 0.1, DEFAULT_THRESHOLD, updates=True)
+        costs.append((time.perf_counter() - t0) * 1000)
+        window.add(i, i if m is None else m.story_id, source, text, i * 0.1)
+    costs.sort()
+    return {
+        "window_lines": float(len(window)),
+        "median_ms": statistics.median(costs),
+        "p90_ms": costs[int(0.9 * (len(costs) - 1))],
     }
 
 
@@ -218,6 +257,11 @@ def render(q: dict[str, Any], c: dict[str, Any]) -> str:
         f"p90 {c['p90_ms']:.3f} ms per new line ({c['new_lines']:.0f} new lines, "
         f"{c['matched']:.0f} matched; medians of {c['runs']} runs, the first "
         f"{c['first_run_median_ms']:.3f} ms; target {c['target_ms']} ms)"
+    )
+    f = c["flood"]
+    rows.append(
+        f"match cost against a flood of {f['window_lines']:.0f} lines alike (the service row's "
+        f"pages): median {f['median_ms']:.3f} ms, p90 {f['p90_ms']:.3f} ms per new line"
     )
     return "\n".join(rows)
 

@@ -865,21 +865,27 @@ def test_a_text_item_cut_at_the_end_of_a_read_up_to_its_ticker_is_not_taken(
     assert lines_of(head) == lines_of(whole)
 
 
+def spy_on_reads(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
+    """Each call of ``reading.<name>`` (``_region``, ``_prefix``): whether it read the page."""
+    calls: list[bool] = []
+    read = getattr(reading, name)
+
+    def spy(*args: Any) -> Any:
+        found = read(*args)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(reading, name, spy)
+    return calls
+
+
 async def test_between_whole_reads_a_changed_page_is_read_up_to_its_ticker(
     page_server: PageServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After the baseline's whole read, a page with a new line is read from its start to just
     past its ticker, and the line is found; once the minute has passed, the page is read
     whole again."""
-    heads: list[bool] = []
-    prefix = reading._prefix
-
-    def spy(*args: Any) -> Any:
-        head = prefix(*args)
-        heads.append(head is not None)
-        return head
-
-    monkeypatch.setattr(reading, "_prefix", spy)
+    heads = spy_on_reads(monkeypatch, "_prefix")
     filler = "<section>" + "<p>more news below the ticker</p>" * 1000 + "</section>"
 
     def page(lines: list[str]) -> bytes:
@@ -999,15 +1005,7 @@ async def test_a_ticker_that_moves_at_every_change_of_its_page_is_never_read_by_
     """Lines just recorded are confirmed by a read of the page before the region may: a busy
     ticker (a new line at every change of the page) is read once each time, without a region
     read that could only find the new line and send it to a read of the page anyway."""
-    regions: list[bool] = []
-    region = reading._region
-
-    def spy(*args: Any) -> Any:
-        found = region(*args)
-        regions.append(found is not None)
-        return found
-
-    monkeypatch.setattr(reading, "_region", spy)
+    regions = spy_on_reads(monkeypatch, "_region")
     lines = [f"Line {k}: strikes reported in district {k} of the city" for k in range(8)]
     bodies = [en_page(lines[k : k + 4]).encode() for k in (4, 3, 2, 1, 0)]
     polls, reads = await poll_pages(page_server, tmp_path, bodies)

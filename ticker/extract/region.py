@@ -73,14 +73,15 @@ def extract_region(
     no region can be found or an item runs past its end. The caller trusts it only to confirm
     what it already knows, and reads the whole page now and then all the same (see
     ``reading.read_page``): what a slice of a page cannot know (an element left open before
-    it, a class written with a character reference) is found there within a minute."""
-    if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
+    it, a class written with a character reference) is found there, at the page's first
+    change after a minute."""
+    doc = _readable(text, text_sel, link)
+    if doc is None:
         return None
-    text = _without_nul(text)
-    span = ticker_region(text, items=items, canary=canary)
+    span = ticker_region(doc, items=items, canary=canary)
     if span is None:
         return None
-    return _extract_slice(text, span, items, text_sel, link, canary, base_url)
+    return _extract_slice(doc, span, items, text_sel, link, canary, base_url)
 
 
 #: A page read up to the end of its ticker only when that leaves out at least this fraction.
@@ -104,18 +105,18 @@ def extract_prefix(
     What it cannot see is a matching element after the last anchor (a class written with a
     character reference): the caller reads the whole page at its first change after a minute.
     """
-    if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
+    doc = _readable(text, text_sel, link)
+    if doc is None:
         return None
-    text = _without_nul(text)
-    span = _anchor_span(text, items=items, canary=canary, margin=REGION_MARGIN)
-    if span is None or span[1] > len(text) * (1 - PREFIX_SAVES):
+    span = _anchor_span(doc, items=items, canary=canary, margin=REGION_MARGIN)
+    if span is None or span[1] > len(doc) * (1 - PREFIX_SAVES):
         return None
-    if isinstance(text, bytes) and not _utf8(text, span[1]):
+    if isinstance(doc, bytes) and not _utf8(doc, span[1]):
         # A byte that is not UTF-8 after the ticker sends the whole page through the charset
         # chain, which may read every line otherwise: this read would not be the page's.
         return None
     return _extract_slice(
-        text, (0, span[1]), items, text_sel, link, canary, base_url, whole_start=True
+        doc, (0, span[1]), items, text_sel, link, canary, base_url, whole_start=True
     )
 
 
@@ -127,7 +128,13 @@ def _utf8(data: bytes, start: int) -> bool:
     return True
 
 
-def _without_nul(text: str | bytes) -> str | bytes:
+def _readable(
+    text: str | bytes, text_sel: Selector | None, link: Selector | None
+) -> str | bytes | None:
+    """The page as a part of it may be read (None when the text or link selector is not local
+    to an item: a part of the page cannot answer it)."""
+    if (text_sel is not None and not text_sel.local) or (link is not None and not link.local):
+        return None
     # The parser drops NULs: search what it will see.
     if isinstance(text, str):
         return text.replace("\x00", "") if "\x00" in text else text
