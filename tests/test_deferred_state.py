@@ -70,8 +70,18 @@ def source_row(db: Path, source_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+#: Each line's last_seen as the file tells it: a line still on the page (gone_since NULL) was
+#: seen when its source's present lines last were (sources.present_seen), if that is later.
+LAST_SEEN = (
+    "SELECT i.id, i.key, i.text, i.first_seen, i.gone_since, "
+    "CASE WHEN i.gone_since IS NULL AND s.present_seen > i.last_seen "
+    "THEN s.present_seen ELSE i.last_seen END AS last_seen "
+    "FROM items i LEFT JOIN sources s ON s.id = i.source"
+)
+
+
 def last_seen(db: Path, source_id: str) -> dict[str, str]:
-    rows = read_rows(db, "SELECT text, last_seen FROM items WHERE source = ?", source_id)
+    rows = read_rows(db, LAST_SEEN + " WHERE i.source = ?", source_id)
     return {r["text"]: r["last_seen"] for r in rows}
 
 
@@ -179,6 +189,43 @@ async def test_seen_at_moves_only_the_lines_still_on_the_page(store: SqliteStore
     assert seen[LINES[2]] == utc(t2)
     gone_since = read_rows(db, "SELECT gone_since FROM items WHERE text = ?", LINES[0])
     assert gone_since == [{"gone_since": utc(t1)}]
+
+
+async def test_a_line_that_leaves_keeps_the_last_time_the_page_showed_it(
+    store: SqliteStore, db: Path
+) -> None:
+    seed(store, "en", LINES, now=T0)
+    t1, t2, t3 = (T0 + timedelta(seconds=s) for s in (10, 20, 30))
+    store.defer_state(state(at=t1), seen_at=t1)  # a quiet poll: all still there at t1
+    await store.run(store.flush)
+    keys = [item_key(line) for line in LINES]
+    with store.transaction():
+        store.record_detection(
+            "en", Detection(baseline=False, gone=(keys[0],), seen=tuple(keys[1:])), now=t2
+        )
+    seen = last_seen(db, "en")
+    assert seen[LINES[0]] == utc(t1)  # the last poll that showed it, not the one that missed it
+    assert seen[LINES[1]] == seen[LINES[2]] == utc(t2)
+    with store.transaction():  # back within the re-alert window: the same row, seen again
+        store.record_detection("en", Detection(baseline=False, seen=tuple(keys)), now=t3)
+    assert {i.text: i.last_seen for i in store.history()} == dict.fromkeys(LINES, t3)
+    rows = read_rows(db, "SELECT gone_since FROM items WHERE source = 'en'")
+    assert rows == [{"gone_since": None}] * len(LINES)
+
+
+async def test_a_quiet_flush_writes_the_source_row_and_no_line(
+    store: SqliteStore, db: Path
+) -> None:
+    """What stays on the page moves one value per source: a flush used to rewrite each
+    present line's row, most of the items table into the WAL every second at 1,000 sources."""
+    seed(store, "en", LINES, now=T0)
+    before = read_rows(db, "SELECT * FROM items ORDER BY id")
+    t1 = T0 + timedelta(seconds=10)
+    store.defer_state(state(at=t1), seen_at=t1)
+    await store.run(store.flush)
+    assert read_rows(db, "SELECT * FROM items ORDER BY id") == before
+    assert set(last_seen(db, "en").values()) == {utc(t1)}
+    assert {i.last_seen for i in store.history()} == {t1}
 
 
 async def test_a_deferred_failure_moves_no_last_seen(store: SqliteStore, db: Path) -> None:
@@ -393,7 +440,7 @@ class Rig:
         return outcome
 
     def items(self) -> list[dict[str, Any]]:
-        return read_rows(self.db, "SELECT * FROM items WHERE source = 'en' ORDER BY id")
+        return read_rows(self.db, LAST_SEEN + " WHERE i.source = 'en' ORDER BY i.id")
 
 
 @pytest.fixture
@@ -542,9 +589,7 @@ async def test_once_twice_leaves_the_second_runs_last_success(
     assert last is not None
     assert last > after_first
     assert before <= last <= after
-    assert {r["last_seen"] for r in read_rows(db, "SELECT last_seen FROM items")} == {
-        row["last_success"]
-    }
+    assert {r["last_seen"] for r in read_rows(db, LAST_SEEN)} == {row["last_success"]}
 
 
 def start_run(cfg: Path, err_path: Path) -> subprocess.Popen[bytes]:

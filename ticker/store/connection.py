@@ -103,12 +103,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (story, channel)
     ) WITHOUT ROWID;
     """,
+    # When the lines still on a source's page (gone_since IS NULL) were last seen: a poll that
+    # finds the page unchanged moves this one value, not each line's last_seen (a line's own
+    # last_seen is written when it changes: recorded, back, or gone). Rewriting every present
+    # line's row on each quiet poll rewrote most of the items table into the WAL each second.
+    """
+    ALTER TABLE sources ADD COLUMN present_seen TEXT;
+    """,
 ]
 
 
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The first schema with stories: a file of an older one is read (read-only) without them.
 STORIES_SCHEMA = 4
+#: The first schema with ``sources.present_seen``: before it, each line's last_seen was moved.
+PRESENT_SEEN_SCHEMA = 5
 
 
 def connect(file: Path, *, readonly: bool) -> sqlite3.Connection:

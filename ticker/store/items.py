@@ -21,7 +21,7 @@ from ticker.model import (
     Recorded,
     RecordedItem,
 )
-from ticker.store.connection import STORIES_SCHEMA
+from ticker.store.connection import PRESENT_SEEN_SCHEMA, STORIES_SCHEMA
 from ticker.store.times import opt_utc, parse_utc, utc
 
 
@@ -42,6 +42,7 @@ class ItemQueries:
     ) -> DetectionInputs:
         """The latest occurrence of each page key, the keys shown last time, and the lines that
         left since ``gone_after``. Every query uses an index bounded by the page or the window."""
+        seen = self.present_seen(source_id)
         known: dict[str, KnownItem] = {}
         for chunk in _chunks(list(keys), 500):
             marks = ",".join("?" * len(chunk))
@@ -50,7 +51,7 @@ class ItemQueries:
                 (source_id, *chunk),
             )
             for row in rows:
-                known[row["key"]] = _known(row)  # ORDER BY id: the latest occurrence wins
+                known[row["key"]] = _known(row, seen)  # ORDER BY id: the latest occurrence wins
         page = set(keys)
         present: set[str] = set()
         # Lines shown last time and missing now have just left: they are edit candidates too.
@@ -60,9 +61,9 @@ class ItemQueries:
         ):
             present.add(row["key"])
             if row["key"] not in page:
-                leaving.append(_known(row))
+                leaving.append(_known(row, seen))
         gone = leaving + [
-            _known(r)
+            _known(r, None)  # gone: its own last_seen
             for r in self.conn.execute(
                 "SELECT * FROM items WHERE source = ? AND gone_since IS NOT NULL "
                 "AND gone_since >= ? ORDER BY gone_since DESC LIMIT ?",
@@ -71,29 +72,43 @@ class ItemQueries:
         ]
         return DetectionInputs(known=known, present=present, recently_gone=gone)
 
+    def present_seen(self, source_id: str) -> str | None:
+        """When the lines still on the source's page were last seen (stored text), if ever."""
+        row = self.conn.execute(
+            "SELECT present_seen FROM sources WHERE id = ?", (source_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
     def record_detection(
         self, source_id: str, detection: Detection, *, now: datetime
     ) -> list[Recorded]:
-        """Apply a detection: move last_seen, mark gone lines, insert new occurrences."""
+        """Apply a detection: lines back on the page, lines gone (each keeps the last time it
+        was seen), new occurrences; the page's lines are all seen now (``present_seen``)."""
         stamp = utc(now)
         self._staged_present[source_id] = frozenset(detection.page_keys)
         if detection.seen:
+            # Only a line that was gone needs its row changed: a present line's last_seen is
+            # the source's present_seen, moved below.
             for chunk in _chunks(list(detection.seen), 500):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
                     "UPDATE items SET last_seen = ?, gone_since = NULL WHERE id IN ("
                     f"SELECT max(id) FROM items WHERE source = ? AND key IN ({marks}) "
-                    "GROUP BY key)",
+                    "GROUP BY key) AND gone_since IS NOT NULL",
                     (stamp, source_id, *chunk),
                 )
         if detection.gone:
+            # A line that left was last seen when the page's lines last were.
+            before = self.present_seen(source_id)
             for chunk in _chunks(list(detection.gone), 500):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
-                    f"UPDATE items SET gone_since = ? WHERE source = ? "
+                    "UPDATE items SET gone_since = ?, last_seen = CASE WHEN ? > last_seen "
+                    "THEN ? ELSE last_seen END WHERE source = ? "
                     f"AND gone_since IS NULL AND key IN ({marks})",
-                    (stamp, source_id, *chunk),
+                    (stamp, before, before, source_id, *chunk),
                 )
+        self.conn.execute(_MOVE_PRESENT_SEEN, (source_id, stamp))
         # A line back after a long absence gets a new row; its earlier occurrence stays closed.
         # One statement for all the new rows, their ids given as SQLite would give them (this
         # transaction holds the write lock): each statement is a trip through the GIL, which
@@ -141,6 +156,7 @@ class ItemQueries:
             before_id=before_id,
             include_baseline=include_baseline,
             stories=self.schema_version >= STORIES_SCHEMA,
+            present_seen=self.schema_version >= PRESENT_SEEN_SCHEMA,
         )
         if limit is not None and limit <= 0:
             return
@@ -168,9 +184,11 @@ def history_query(
     before_id: int | None = None,
     include_baseline: bool = True,
     stories: bool = True,
+    present_seen: bool = True,
 ) -> tuple[str, list[object]]:
     """The SQL of a history listing and its arguments (rows for :func:`recorded_item`).
-    ``stories=False`` for a file of a schema before stories, read as it is (read-only)."""
+    ``stories=False`` (``present_seen=False``) for a file of a schema before stories (before
+    ``sources.present_seen``), read as it is (read-only)."""
     where: list[str] = []
     args: list[object] = []
     if before_id is not None:
@@ -192,9 +210,15 @@ def history_query(
         if stories
         else "NULL AS story, NULL AS story_score, NULL AS story_of_text FROM items i"
     )
+    seen_column, seen_join = (
+        ("s.present_seen AS present_seen", " LEFT JOIN sources s ON s.id = i.source")
+        if present_seen
+        else ("NULL AS present_seen", "")
+    )
     sql = (
-        f"SELECT i.*, u.text AS update_of_text, {story_columns} "
+        f"SELECT i.*, u.text AS update_of_text, {seen_column}, {story_columns} "
         "LEFT JOIN items u ON u.id = i.update_of"
+        + seen_join
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + (
             " ORDER BY i.first_seen DESC, i.id DESC"
@@ -212,7 +236,7 @@ def recorded_item(row: sqlite3.Row) -> RecordedItem:
         text=row["text"],
         link=row["link"],
         first_seen=parse_utc(row["first_seen"]),
-        last_seen=parse_utc(row["last_seen"]),
+        last_seen=parse_utc(last_seen(row, row["present_seen"])),
         kind=ItemKind(row["kind"]),
         update_of_text=row["update_of_text"],
         first_delivered=opt_utc(row["first_delivered"]),
@@ -238,13 +262,30 @@ def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:
         yield seq[i : i + size]
 
 
-def _known(row: sqlite3.Row) -> KnownItem:
+def last_seen(row: sqlite3.Row, present_seen: str | None) -> str:
+    """An item row's last_seen: a line still on the page was seen when its source's present
+    lines last were (``sources.present_seen``), if that is later than its own."""
+    own: str = row["last_seen"]
+    if row["gone_since"] is None and present_seen is not None and present_seen > own:
+        return present_seen  # fixed-width UTC text: text order is time order
+    return own
+
+
+def _known(row: sqlite3.Row, present_seen: str | None) -> KnownItem:
     return KnownItem(
         id=row["id"],
         key=row["key"],
         text=row["text"],
         link=row["link"],
         first_seen=parse_utc(row["first_seen"]),
-        last_seen=parse_utc(row["last_seen"]),
+        last_seen=parse_utc(last_seen(row, present_seen)),
         gone_since=opt_utc(row["gone_since"]),
     )
+
+
+# The row exists once the source has been polled; before (a first page), it is made here and
+# its state written right after, in the same transaction.
+_MOVE_PRESENT_SEEN = """
+    INSERT INTO sources (id, present_seen) VALUES (?, ?)
+    ON CONFLICT (id) DO UPDATE SET present_seen = excluded.present_seen
+"""

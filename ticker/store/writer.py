@@ -36,7 +36,9 @@ R = TypeVar("R")
 #: How long "still there" writes (304s, unchanged pages, failures) wait to share a transaction.
 FLUSH_AFTER = 1.0
 # A deferred "still there": the lines on the page at its last recorded poll are on it still.
-_TOUCH_PRESENT = "UPDATE items SET last_seen = ? WHERE source = ? AND gone_since IS NULL"
+# What was on the page is still there: one value per source (its lines' last_seen is read
+# through it), not a write to each line's row.
+_TOUCH_PRESENT = "UPDATE sources SET present_seen = ? WHERE id = ?"
 
 
 class StoreWriter(StateCache):
@@ -187,11 +189,11 @@ class StoreWriter(StateCache):
                 deferred, self._deferred = self._deferred, {}
             try:
                 if deferred:
-                    self.conn.executemany(
+                    self.save_source_states([state for state, _ in deferred.values()])
+                    self.conn.executemany(  # the rows exist: their states were just saved
                         _TOUCH_PRESENT,
                         [(utc(at), sid) for sid, (_, at) in deferred.items() if at is not None],
                     )
-                    self.save_source_states([state for state, _ in deferred.values()])
                 yield
                 self.conn.execute("COMMIT")
             except BaseException:
