@@ -97,3 +97,16 @@ def cpu_seconds(pid: int) -> float:
         fields = fh.read().rpartition(")")[2].split()
     # After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def written_bytes(pid: int) -> int:
+    """Bytes a process has handed to write calls (``wchar`` of /proc/PID/io: its log lines
+    and the state file's WAL and checkpoints, before the page cache); 0 when unavailable."""
+    try:
+        with open(f"/proc/{pid}/io") as fh:
+            for line in fh:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

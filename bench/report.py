@@ -268,11 +268,11 @@ def render(results: dict[str, Any]) -> str:
                 f"{w['limit_polls']:,} ({w['limit_304']:,})",
                 _fmt(w["ticker_ms_per_poll"], 3), _fmt(w["limit_ms_per_poll"], 3),
                 _fmt(w["ratio"]) + "x", _fmt(w["ticker_cpu_pct"], 1), _fmt(w["limit_cpu_pct"], 1),
-                _fmt(w["log_lines_per_min"], 0),
+                _fmt(w["log_lines_per_min"], 0), _fmt(w.get("written_mb_per_min"), 1),
             ])  # fmt: skip
         out += _table(
             ["window", "s", "polls (304)", "limit polls (304)", "ms/poll", "limit ms/poll",
-             "ratio", "CPU %", "limit CPU %", "log lines/min"],
+             "ratio", "CPU %", "limit CPU %", "log lines/min", "written MB/min"],
             rows,
         )  # fmt: skip
     soak = results.get("soak")

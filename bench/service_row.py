@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.configs import write_config
-from bench.measure import cpu_seconds, rss_mb
+from bench.measure import cpu_seconds, rss_mb, written_bytes
 from bench.pages import PageTemplate
 from bench.server import LIVE_BYTES, FixtureClient
 
@@ -39,6 +39,7 @@ class Mark:
     ticker_answers: dict[int, int]
     limit_answers: dict[int, int]
     log_lines: int
+    ticker_written: int  # bytes the service has written (its state file, its log)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +59,7 @@ class WindowFigures:
     ticker_cpu_pct: float  # % of one core
     limit_cpu_pct: float
     log_lines_per_min: float
+    written_mb_per_min: float  # the service's writes (state file and log), MB a minute
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +86,7 @@ def _mark(client: FixtureClient, ticker: int, limit: int, log: Path, t: float) -
         ticker_answers=client.answers(TICKER),
         limit_answers=client.answers(LIMIT),
         log_lines=_lines(log),
+        ticker_written=written_bytes(ticker),
     )
 
 
@@ -112,6 +115,9 @@ def _window(a: Mark, b: Mark) -> WindowFigures:
         ticker_cpu_pct=100 * t_cpu / seconds if seconds else 0.0,
         limit_cpu_pct=100 * l_cpu / seconds if seconds else 0.0,
         log_lines_per_min=60 * (b.log_lines - a.log_lines) / seconds if seconds else 0.0,
+        written_mb_per_min=(
+            60 * (b.ticker_written - a.ticker_written) / seconds / 1e6 if seconds else 0.0
+        ),
     )
 
 

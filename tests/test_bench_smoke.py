@@ -111,6 +111,7 @@ def test_the_service_row_measures_ticker_run_beside_the_steady_limit(
         for key in ("ticker_ms_per_poll", "limit_ms_per_poll", "ratio"):
             assert window[key] >= 0, (name, key)
     changing = service["changing"]
+    assert changing["written_mb_per_min"] > 0  # new lines are committed to the state file
     assert positive(changing["ticker_ms_per_poll"])
     assert positive(changing["limit_ms_per_poll"])
     assert positive(changing["ratio"])
