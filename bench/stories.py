@@ -17,7 +17,8 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+import tracemalloc
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,24 @@ def flood_cost(size: int = FLOOD_LINES, probes: int = 600) -> dict[str, float]:
         "window_lines": float(len(window)),
         "median_ms": statistics.median(costs),
         "p90_ms": costs[int(0.9 * (len(costs) - 1))],
+        "window_mb": _window_mb(size, line),
     }
+
+
+def _window_mb(size: int, line: Callable[[], tuple[str, str]]) -> float:
+    """The memory a full window of ``size`` lines holds (tracemalloc, a window of its own, the
+    features cache emptied first), in MB."""
+    features.cache_clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        window = StoryWindow(1_800.0, max_lines=size)
+        for i in range(size):
+            source, text = line()
+            window.add(i, i, source, text, i * 0.1)
+        return (tracemalloc.get_traced_memory()[0] - before) / 1e6
+    finally:
+        tracemalloc.stop()
 
 
 def render(q: dict[str, Any], c: dict[str, Any]) -> str:
@@ -261,7 +279,8 @@ def render(q: dict[str, Any], c: dict[str, Any]) -> str:
     f = c["flood"]
     rows.append(
         f"match cost against a flood of {f['window_lines']:.0f} lines alike (the service row's "
-        f"pages): median {f['median_ms']:.3f} ms, p90 {f['p90_ms']:.3f} ms per new line"
+        f"pages): median {f['median_ms']:.3f} ms, p90 {f['p90_ms']:.3f} ms per new line; the "
+        f"full window holds {f['window_mb']:.1f} MB"
     )
     return "\n".join(rows)
 
