@@ -253,6 +253,30 @@ async def test_slow_requests_to_one_host_stop_at_the_ceiling(page_server: PageSe
     assert all(r.status == 200 for r in results)
 
 
+async def test_a_gate_hands_places_on_as_requests_turn_slow_one_after_another() -> None:
+    """No request has a timer of its own: a waiter is let in when the oldest request still
+    counting turns slow, and the next waiter when the one let in turns slow in its turn."""
+    loop = asyncio.get_running_loop()
+    gate = HostGate(1, 3, slow_after=0.1)
+    first = await gate.acquire()
+    started = loop.time()
+    second = asyncio.create_task(gate.acquire())
+    third = asyncio.create_task(gate.acquire())
+    fourth = asyncio.create_task(gate.acquire())
+    tickets = [await asyncio.wait_for(t, 2) for t in (second, third)]
+    waited = loop.time() - started
+    assert waited >= 0.2 - 0.01  # each one waited for the one before it to turn slow
+    assert (gate.counted, gate.open) == (1, 3)
+    await asyncio.sleep(0.3)
+    assert not fourth.done()  # the ceiling: three in flight, slow or not
+    gate.release(first)
+    tickets.append(await asyncio.wait_for(fourth, 1))
+    for ticket in tickets:
+        gate.release(ticket)
+    assert (gate.counted, gate.open) == (0, 0)
+    assert (await asyncio.wait_for(gate.acquire(), 1)).counted
+
+
 async def test_a_waiter_cancelled_after_being_handed_a_place_gives_it_back() -> None:
     gate = HostGate(1, 3, slow_after=0)
     first = await gate.acquire()
