@@ -213,7 +213,8 @@ _PLANS = {
     "present": "SELECT key FROM items WHERE source = ? AND gone_since IS NULL",
     "recently_gone": "SELECT * FROM items WHERE source = ? AND gone_since IS NOT NULL "
     "AND gone_since >= ? ORDER BY gone_since DESC LIMIT 200",
-    "touch": "UPDATE items SET last_seen = ? WHERE source = ? AND gone_since IS NULL",
+    # The deferred "still there" write (ticker.store.writer): one value per source.
+    "touch": "UPDATE sources SET present_seen = ? WHERE id = ?",
 }
 
 

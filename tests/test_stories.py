@@ -251,5 +251,8 @@ async def test_an_older_state_file_read_only_shows_its_history_without_stories(
     try:
         (item,) = list(store.history())
         assert (item.text, item.story) == ("A line", None)
+        # What `ticker check` reads, on a file from before sources.present_seen.
+        inputs = store.detection_inputs("a", ["k"], gone_after=item.first_seen)
+        assert inputs.known["k"].last_seen == item.last_seen == item.first_seen
     finally:
         store.close()

@@ -74,6 +74,8 @@ class ItemQueries:
 
     def present_seen(self, source_id: str) -> str | None:
         """When the lines still on the source's page were last seen (stored text), if ever."""
+        if self.schema_version < PRESENT_SEEN_SCHEMA:  # an older file, read as it is
+            return None
         row = self.conn.execute(
             "SELECT present_seen FROM sources WHERE id = ?", (source_id,)
         ).fetchone()
