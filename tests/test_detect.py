@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticker.decide import Validators, decide, unchanged
-from ticker.detect import detect, edit_similarity, is_alerting, keyed
+from ticker.detect import EDIT_SIMILARITY, detect, edit_similarity, is_alerting, keyed
 from ticker.model import (
     Detection,
     DetectionInputs,
@@ -631,3 +631,30 @@ def test_an_unchanged_page_moves_only_the_success_fields_and_keeps_the_rest() ->
     for f in fields(SourceState):
         if f.name not in moved:
             assert getattr(after, f.name) == getattr(before, f.name), f.name
+
+
+# Lines of one template, figures and repeated words: many candidates close to each other.
+_EDIT_WORDS = st.sampled_from(["sirens", "sound", "in", "metula", "gaza", "the", "4", "5", "12"])
+_EDIT_LINE = st.lists(_EDIT_WORDS, min_size=1, max_size=9).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(new=_EDIT_LINE, left=st.lists(_EDIT_LINE, max_size=12, unique=True))
+def test_the_edit_found_is_the_best_sequence_match_of_the_lines_that_left(
+    new: str, left: list[str]
+) -> None:
+    """The bounds that spare the sequence match change nothing: the line taken as edited is
+    the first of the best-scoring lines that left, as a match against every one would find."""
+    gone = [
+        gone_item(text, timedelta(minutes=5)) for text in left if item_key(text) != item_key(new)
+    ]
+    gone = list({g.key: g for g in gone}.values())
+    detection = run(page_of(new), recently_gone=gone)
+    best, best_ratio = None, 0.0
+    for candidate in gone:
+        ratio = edit_similarity(item_key(new), candidate.key)
+        if ratio > best_ratio:
+            best, best_ratio = candidate, ratio
+    expected = best if best_ratio >= EDIT_SIMILARITY else None
+    (item,) = detection.new
+    assert item.update_of == expected
