@@ -119,3 +119,17 @@ def test_the_service_row_measures_ticker_run_beside_the_steady_limit(
     assert service["quiet"]["ticker_304"] == service["quiet"]["ticker_polls"]
     assert service["quiet"]["limit_304"] == service["quiet"]["limit_polls"]
     assert service["changing"]["ticker_304"] < service["changing"]["ticker_polls"]
+
+
+@pytest.mark.timeout(120)
+def test_bench_gone_prints_a_record_cost_for_each_history() -> None:
+    cmd = [sys.executable, "-m", "bench.gone", "--rounds", "2"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.splitlines()
+    assert "200 gone" in header
+    assert [row.split()[0] for row in rows] == ["distinct", "templated"]
+    for row in rows:
+        costs = [float(x) for x in row.split()[1:]]
+        assert len(costs) == 3, row
+        assert all(c > 0 for c in costs), row
