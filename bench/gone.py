@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ticker.decide import Validators, decide
+from bench.growth import record_page
 from ticker.detect import keyed
-from ticker.model import PageItem, SourceState
+from ticker.model import PageItem
 from ticker.store import SqliteStore
 
-WINDOW = timedelta(hours=6)
 GONE = (0, 50, 200)
 
 
@@ -52,32 +51,19 @@ def record_ms(gone: int, *, templated: bool, rounds: int) -> float:
         store = SqliteStore.open(Path(tmp) / "state.db")
         try:
             now = datetime(2026, 1, 1, tzinfo=UTC)
-            state = SourceState(source_id="s")
 
-            def record(first: int, state: SourceState) -> SourceState:
+            def record(first: int) -> None:
                 page = keyed(PageItem(text=t) for t in lines[first : first + 10])
-                with store.transaction():
-                    inputs = store.detection_inputs("s", list(page), gone_after=now - WINDOW)
-                    decision = decide(
-                        page=page,
-                        inputs=inputs,
-                        state=state,
-                        validators=Validators(),
-                        now=now,
-                        realert_after=WINDOW,
-                    )
-                    store.record_detection("s", decision.detection, now=now)
-                    store.save_source_state(decision.state)
-                return decision.state
+                record_page(store, "s", page, now=now)
 
             for first in range(gone + 1):
                 now += timedelta(seconds=30)
-                state = record(first, state)
+                record(first)
             costs = []
             for first in range(gone + 1, gone + 1 + rounds):
                 now += timedelta(seconds=30)
                 t0 = time.thread_time()
-                state = record(first, state)
+                record(first)
                 costs.append(time.thread_time() - t0)
         finally:
             store.close()

@@ -21,7 +21,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,9 +117,14 @@ def fill_history(path: Path, rows: int, own: Sequence[str], *, recent_gone: int)
 
 
 def _record(store: SqliteStore, sid: str, keys: Sequence[str]) -> None:
-    """What the pipeline's ``record`` does for a parsed page showing ``keys``."""
-    now = datetime.now(UTC)
-    page = {k: PageItem(text=k) for k in keys}
+    record_page(store, sid, {k: PageItem(text=k) for k in keys})
+
+
+def record_page(
+    store: SqliteStore, sid: str, page: Mapping[str, PageItem], *, now: datetime | None = None
+) -> None:
+    """What the pipeline's ``record`` does for a parsed ``page`` (stories aside), at ``now``."""
+    now = datetime.now(UTC) if now is None else now
     state = replace(store.source_state(sid), baseline_done=True)
     window = timedelta(hours=6)
     with store.transaction():
