@@ -307,6 +307,7 @@ def test_each_line_is_recorded_with_the_kind_decided(store: SqliteStore) -> None
 
 def test_detection_inputs_reflect_what_was_recorded(store: SqliteStore) -> None:
     record(store, "en", ["stays", "leaves"], now=T0, baseline=True)
+    record(store, "en", [], now=T0 + timedelta(seconds=30), seen=("stays", "leaves"))
     record(store, "en", [], now=T0 + timedelta(minutes=1), seen=("stays",), gone=("leaves",))
     inputs = store.detection_inputs(
         "en", [item_key("stays"), item_key("leaves"), item_key("never")], gone_after=T0
@@ -314,6 +315,9 @@ def test_detection_inputs_reflect_what_was_recorded(store: SqliteStore) -> None:
     assert set(inputs.known) == {item_key("stays"), item_key("leaves")}
     assert inputs.present == {item_key("stays")}
     assert [k.key for k in inputs.recently_gone] == [item_key("leaves")]
+    # Read by two queries (the page's keys, the lines that left): the same line either way.
+    assert inputs.recently_gone == [inputs.known[item_key("leaves")]]
+    assert inputs.recently_gone[0].last_seen == T0 + timedelta(seconds=30)  # last shown
     assert inputs.known[item_key("leaves")].gone_since == T0 + timedelta(minutes=1)
     assert inputs.known[item_key("stays")].last_seen == T0 + timedelta(minutes=1)
     # An hour on, "leaves" left too long ago to be edited; "stays", missing from this page,

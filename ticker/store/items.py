@@ -62,13 +62,28 @@ class ItemQueries:
             present.add(row["key"])
             if row["key"] not in page:
                 leaving.append(_known(row, seen))
+        # Up to ``recent_limit`` rows on every page with a new line (a busy ticker has them
+        # after a few hours): plain tuples, built positionally (a Row's lookups by name were
+        # half of the read).
+        recent = self.conn.cursor()
+        recent.row_factory = None
+        recent.execute(
+            "SELECT id, key, text, link, first_seen, last_seen, gone_since FROM items "
+            "WHERE source = ? AND gone_since IS NOT NULL AND gone_since >= ? "
+            "ORDER BY gone_since DESC LIMIT ?",
+            (source_id, utc(gone_after), recent_limit),
+        )
         gone = leaving + [
-            _known(r, None)  # gone: its own last_seen
-            for r in self.conn.execute(
-                "SELECT * FROM items WHERE source = ? AND gone_since IS NOT NULL "
-                "AND gone_since >= ? ORDER BY gone_since DESC LIMIT ?",
-                (source_id, utc(gone_after), recent_limit),
+            KnownItem(
+                id=item_id,
+                key=key,
+                text=text,
+                link=link,
+                first_seen=parse_utc(first_seen),
+                last_seen=parse_utc(last_seen),  # gone: its own
+                gone_since=parse_utc(gone_since),
             )
+            for item_id, key, text, link, first_seen, last_seen, gone_since in recent
         ]
         return DetectionInputs(known=known, present=present, recently_gone=gone)
 
