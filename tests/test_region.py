@@ -15,13 +15,14 @@ import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import DATA, PageServer, en_page
+from parsel import Selector as ParselSelector
 from shared_data import SHARED, need
 
 from ticker import pipeline, reading
@@ -686,12 +687,9 @@ class Pair:
         )
 
 
-@functools.cache
-def real_pairs() -> tuple[tuple[Pair, ...], int, int]:
-    """Every (page, generated selector) pair that took the region path; pairs tried; pages."""
+def real_selectors() -> Iterator[tuple[Path, bytes, ParselSelector, str, Selector]]:
+    """Each real page (its path, bytes and parse) with each selector generated for it."""
     need(REALPAGES)
-    pairs: list[Pair] = []
-    tried = 0
     for path in REAL:
         body = path.read_bytes()
         page = parse_page(body, is_json=False)
@@ -700,22 +698,31 @@ def real_pairs() -> tuple[tuple[Pair, ...], int, int]:
                 items = compile_selector(f"css:{spec}")
             except ValueError:
                 continue
-            tried += 1
-            region = extract_region(body, items=items)
-            if region is None:
-                continue
-            assert region.region is True
-            reference = extract(page, items=items)
-            pairs.append(
-                Pair(
-                    page=path.name,
-                    selector=spec,
-                    region=tuple(i.text for i in region.items),
-                    whole=tuple(i.text for i in reference.items),
-                    region_keys=keys(region),
-                    whole_keys=keys(reference),
-                )
+            yield path, body, page, spec, items
+
+
+@functools.cache
+def real_pairs() -> tuple[tuple[Pair, ...], int, int]:
+    """Every (page, generated selector) pair that took the region path; pairs tried; pages."""
+    pairs: list[Pair] = []
+    tried = 0
+    for path, body, page, spec, items in real_selectors():
+        tried += 1
+        region = extract_region(body, items=items)
+        if region is None:
+            continue
+        assert region.region is True
+        reference = extract(page, items=items)
+        pairs.append(
+            Pair(
+                page=path.name,
+                selector=spec,
+                region=tuple(i.text for i in region.items),
+                whole=tuple(i.text for i in reference.items),
+                region_keys=keys(region),
+                whole_keys=keys(reference),
             )
+        )
     return tuple(pairs), tried, len(REAL)
 
 
@@ -763,21 +770,13 @@ Lines = frozenset[tuple[str, str, str | None]]
 def real_prefix_pairs() -> tuple[tuple[str, str, Lines, Lines], ...]:
     """Every (page, generated selector) pair read up to past its ticker: (page, selector, the
     lines it shows, the whole page's lines), lines as (key, text, link)."""
-    need(REALPAGES)
     out = []
-    for path in REAL:
-        body = path.read_bytes()
-        page = parse_page(body, is_json=False)
-        for spec in page_selectors(page.root):
-            try:
-                items = compile_selector(f"css:{spec}")
-            except ValueError:
-                continue
-            head = extract_prefix(body, items=items)
-            if head is None:
-                continue
-            assert head.prefix is True
-            out.append((path.name, spec, lines_of(head), lines_of(extract(page, items=items))))
+    for path, body, page, spec, items in real_selectors():
+        head = extract_prefix(body, items=items)
+        if head is None:
+            continue
+        assert head.prefix is True
+        out.append((path.name, spec, lines_of(head), lines_of(extract(page, items=items))))
     return tuple(out)
 
 

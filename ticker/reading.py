@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import functools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -98,13 +99,15 @@ def _read_decoded(source: SourceConfig, result: FetchResult) -> PageReading:
     return reading
 
 
-def _region(
-    source: SourceConfig, result: FetchResult, expected: frozenset[str]
-) -> PageReading | None:
-    """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None."""
+def _partial(
+    read: Callable[..., Extraction | None], source: SourceConfig, result: FetchResult
+) -> Extraction | None:
+    """Part of a UTF-8 page read by ``read`` (the region, or up to past the ticker), with the
+    source's selectors; None for pages read through the charset chain or JSON in a script,
+    which are read whole."""
     if source.charset is not None or source.is_json or source.json_in is not None:
-        return None  # pages read through the charset chain, or JSON in a script: read whole
-    region = extract_region(
+        return None
+    return read(
         _utf8_doc(result.body),
         items=source.items,
         text_sel=source.text,
@@ -112,6 +115,13 @@ def _region(
         canary=source.canary,
         base_url=result.url,
     )
+
+
+def _region(
+    source: SourceConfig, result: FetchResult, expected: frozenset[str]
+) -> PageReading | None:
+    """The ticker's region of a UTF-8 page when it shows exactly ``expected``, else None."""
+    region = _partial(extract_region, source, result)
     if region is not None and frozenset(keyed(region.items)) == expected:
         return PageReading(extraction=region, encoding="utf-8", replacements=0)
     return None
@@ -122,16 +132,7 @@ def _prefix(source: SourceConfig, result: FetchResult) -> PageReading | None:
     part of it: every line it shows is on the page as a whole read shows it (all that comes
     before is parsed); a line after its end, which the anchors cannot see, waits for the whole
     read the pipeline makes at the page's first change after a minute."""
-    if source.charset is not None or source.is_json or source.json_in is not None:
-        return None
-    head = extract_prefix(
-        _utf8_doc(result.body),
-        items=source.items,
-        text_sel=source.text,
-        link=source.link,
-        canary=source.canary,
-        base_url=result.url,
-    )
+    head = _partial(extract_prefix, source, result)
     return None if head is None else PageReading(extraction=head, encoding="utf-8", replacements=0)
 
 

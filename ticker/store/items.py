@@ -116,14 +116,13 @@ class ItemQueries:
                 )
         if detection.gone:
             # A line that left was last seen when the page's lines last were.
-            before = self.present_seen(source_id)
             for chunk in _chunks(list(detection.gone), 500):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
-                    "UPDATE items SET gone_since = ?, last_seen = CASE WHEN ? > last_seen "
-                    "THEN ? ELSE last_seen END WHERE source = ? "
-                    f"AND gone_since IS NULL AND key IN ({marks})",
-                    (stamp, before, before, source_id, *chunk),
+                    "UPDATE items SET gone_since = ?, last_seen = max(last_seen, coalesce("
+                    "(SELECT present_seen FROM sources WHERE id = items.source), last_seen)) "
+                    f"WHERE source = ? AND gone_since IS NULL AND key IN ({marks})",
+                    (stamp, source_id, *chunk),
                 )
         self.conn.execute(_MOVE_PRESENT_SEEN, (source_id, stamp))
         # A line back after a long absence gets a new row; its earlier occurrence stays closed.
