@@ -62,6 +62,7 @@ _OPPOSITES = {
     )
     for a, b in ((x, y), (y, x))
 }
+_OPPOSABLE = frozenset(_OPPOSITES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +134,8 @@ def _differ(a: frozenset[str], b: frozenset[str]) -> bool:
 
 
 def _opposed(a: frozenset[str], b: frozenset[str]) -> bool:
-    return any(
-        (o := _OPPOSITES.get(x)) is not None and o in b and o not in a and x not in b for x in a
-    )
+    # Only the few words that have an opposite are looked at (a set intersection, in C).
+    return any((o := _OPPOSITES[x]) in b and o not in a and x not in b for x in _OPPOSABLE & a)
 
 
 def covered_bound(covered: int, size_a: int, size_b: int) -> float:
@@ -162,8 +162,12 @@ def raw_similarity(fa: Features, fb: Features) -> float:
     for stem, surface in fa.forms:
         if stem in common:
             continue
+        # Words that share no first _PREFIX letters are never close: told apart in C.
+        ss, ts = surface[:_PREFIX], stem[:_PREFIX]
         for i, (other_stem, other_surface) in enumerate(rest_b):
-            if _close(surface, other_surface) or _close(stem, other_stem):
+            if (other_surface.startswith(ss) and _close(surface, other_surface)) or (
+                other_stem.startswith(ts) and _close(stem, other_stem)
+            ):
                 matched += 1
                 del rest_b[i]
                 break

@@ -79,6 +79,8 @@ class StoryWindow:
         self._index: defaultdict[str, dict[int, None]] = defaultdict(dict)
         # (first_seen, line_id) of every line held; entries of replaced lines are skipped.
         self._age: list[tuple[float, int]] = []
+        # Each source's lines held: a crowded word's nominations skip the new line's own.
+        self._by_source: defaultdict[str, set[int]] = defaultdict(set)
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -93,6 +95,7 @@ class StoryWindow:
         words = f.size - len(f.numbers) if f.numbers else 0
         line = _Line(line_id, story_id, source_id, text, first_seen, f, words)
         self._lines[line_id] = line
+        self._by_source[source_id].add(line_id)
         for key in line.features.keys:
             self._index[key][line_id] = None
         heapq.heappush(self._age, (first_seen, line_id))
@@ -129,14 +132,14 @@ class StoryWindow:
         # for every line in the bound below (``common``), so the bound stays an upper bound.
         crowded = max(MIN_CROWDED, len(self._lines) // 16)
         common = 0
+        crowds: list[dict[int, None]] = []
         for stem, surface in new.forms:
             keys = token_keys(stem, surface)
             groups = [index.get(k, empty) for k in keys]
             hits = groups[0] if len(groups) == 1 else set().union(*groups)
             if len(hits) > crowded:
                 common += 1
-                for group in groups:
-                    self._nominate_recent(group, source_id, covered)
+                crowds += groups
                 continue
             for line_id in hits:
                 covered[line_id] += 1
@@ -145,10 +148,12 @@ class StoryWindow:
             hits = index.get(f"#{n}", empty)
             if len(hits) > crowded:  # a crowded figure too (the lines of a flood share some)
                 common += 1
-                self._nominate_recent(hits, source_id, covered)
+                crowds.append(hits)
                 continue
             for line_id in hits:
                 covered[line_id] += 1
+        for line_id in self._nominate_recent(crowds, source_id):
+            covered[line_id] += 0
         # covered_bound(count, ...) >= floor, inlined: this loop runs once per line sharing a key.
         floor = raw_threshold(threshold)
         oldest = now - self.window_seconds
@@ -199,19 +204,25 @@ class StoryWindow:
             update=bool(best[0]),
         )
 
-    def _nominate_recent(
-        self, group: dict[int, None], source_id: str, covered: defaultdict[int, int]
-    ) -> None:
-        """The :data:`RECENT` most recent lines of ``group`` from other sources, as candidates
-        whose count is left to the bound (a source's own flood does not crowd the others out);
-        at most four times as many lines are looked at."""
-        lines, taken = self._lines, 0
-        for line_id in itertools.islice(reversed(group), 4 * RECENT):
-            if lines[line_id].source_id != source_id:
-                covered[line_id] += 0
-                taken += 1
-                if taken == RECENT:
-                    return
+    def _nominate_recent(self, groups: list[dict[int, None]], source_id: str) -> set[int]:
+        """The :data:`RECENT` most recent lines of each of ``groups`` from other sources: the
+        candidates whose count is left to the bound (a source's own flood does not crowd the
+        others out; at most four times as many lines of a group are looked at). The words of
+        a flood share their lines: each group is read once, and in C unless it holds lines of
+        ``source_id`` among its most recent."""
+        nominated: set[int] = set()
+        own = self._by_source.get(source_id, set())
+        read: set[int] = set()
+        for group in groups:
+            if id(group) in read:
+                continue
+            read.add(id(group))
+            recent = list(itertools.islice(reversed(group), RECENT))
+            if not own.isdisjoint(recent):
+                recent = [i for i in itertools.islice(reversed(group), 4 * RECENT) if i not in own]
+                del recent[RECENT:]
+            nominated.update(recent)
+        return nominated
 
     def _pop_oldest(self) -> None:
         first_seen, line_id = heapq.heappop(self._age)
@@ -223,6 +234,10 @@ class StoryWindow:
         line = self._lines.pop(line_id, None)
         if line is None:
             return
+        own = self._by_source[line.source_id]
+        own.discard(line_id)
+        if not own:
+            del self._by_source[line.source_id]
         for key in line.features.keys:
             ids = self._index.get(key)
             if ids is not None:
