@@ -342,7 +342,7 @@ async def test_trickling_server_is_cut_off_at_the_total_timeout(page_server: Pag
     )
     elapsed = time.monotonic() - started
     assert err.kind == "timeout"
-    assert "timed out" in str(err)
+    assert "timed out after 1.5s" in str(err)
     assert 1.0 < elapsed < 3.5
 
 
@@ -367,7 +367,71 @@ async def test_server_that_goes_silent_after_headers_hits_the_read_timeout(
     finally:
         release.set()
     assert err.kind == "timeout"
+    assert "no data for 0.5s (read_timeout)" in str(err)
     assert time.monotonic() - started < 2.5
+
+
+async def test_server_slow_to_send_its_headers_hits_the_read_timeout(
+    page_server: PageServer,
+) -> None:
+    """The read timeout counts from the request until the headers arrive too."""
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.wait_for(release.wait(), 5)
+        return web.Response(text="late")
+
+    page_server.handlers["/late"] = handler
+    started = time.monotonic()
+    try:
+        err = await fetch_error(
+            page_server.url("/late"), fetch_settings(read_timeout=0.4, total_timeout=5.0)
+        )
+    finally:
+        release.set()
+    elapsed = time.monotonic() - started
+    assert err.kind == "timeout"
+    assert "read_timeout" in str(err)
+    assert 0.35 < elapsed < 2.0
+
+
+async def test_a_page_that_keeps_coming_outlasts_the_read_timeout(page_server: PageServer) -> None:
+    """Pieces 0.15 s apart for 1 s in all: each moves the 0.4 s read deadline on, and the page
+    arrives whole."""
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(7):
+            yield f"<p>piece {i}</p>".encode()
+            await asyncio.sleep(0.15)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await stream_until_gone(request, pieces(), [0])
+
+    page_server.handlers["/pieces"] = handler
+    result = await fetch(
+        page_server.url("/pieces"), fetch_settings(read_timeout=0.4, total_timeout=5.0)
+    )
+    assert result.body.count(b"<p>piece") == 7
+
+
+async def test_a_fetch_cancelled_from_outside_stays_cancelled(page_server: PageServer) -> None:
+    """A stop cancels polls in flight: that is not turned into a timeout (the same moment as a
+    read timeout: tests/test_deadline.py)."""
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.wait_for(release.wait(), 5)
+        return web.Response(text="late")
+
+    page_server.handlers["/hold"] = handler
+    try:
+        task = asyncio.create_task(fetch(page_server.url("/hold")))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        release.set()
 
 
 # -- HTTP errors and Retry-After (Retry-After and backoff) -----------------------------------------

@@ -24,6 +24,7 @@ from yarl import URL
 from ticker.decode import BadEncoding, Decompressor, TooLarge
 from ticker.durations import parse_retry_after
 from ticker.errors import FetchError
+from ticker.fetch.deadline import Deadline
 from ticker.fetch.hosts import HostGate
 from ticker.fetch.values import FetchResult, FetchSettings
 from ticker.redact import public_url
@@ -75,9 +76,8 @@ class AiohttpFetcher:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
-            ),
+            # The read and total timeouts are a Deadline's, one timer a request (see _get).
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout),
             headers={
                 "User-Agent": s.user_agent,
                 "Accept": "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.5",
@@ -207,6 +207,11 @@ class AiohttpFetcher:
         target: URL | None = None,
     ) -> FetchResult:
         assert self._session is not None
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = Deadline(
+            task, read=self.settings.read_timeout, total=self.settings.total_timeout
+        )
         try:
             async with self._session.request(
                 method,
@@ -218,13 +223,23 @@ class AiohttpFetcher:
                 max_redirects=MAX_REDIRECTS + 1,
                 proxy=proxy,
             ) as resp:
-                return await self._read(resp, salt, known_digest)
+                deadline.progress()
+                return await self._read(resp, salt, known_digest, deadline)
+        except asyncio.CancelledError as exc:
+            if not deadline.took_over():
+                raise
+            s = self.settings
+            raise FetchError(
+                f"timed out: no data for {s.read_timeout:g}s (read_timeout)"
+                if deadline.cut == "read"
+                else f"timed out after {s.total_timeout:g}s (timeout, the whole request)",
+                kind="timeout",
+            ) from exc
         except FetchError:
             raise
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # aiohttp's: connecting (sock_connect)
             raise FetchError(
-                f"timed out after {self.settings.total_timeout:g}s (connect "
-                f"{self.settings.connect_timeout:g}s, read {self.settings.read_timeout:g}s)",
+                f"timed out connecting after {self.settings.connect_timeout:g}s (connect_timeout)",
                 kind="timeout",
             ) from exc
         except aiohttp.TooManyRedirects as exc:
@@ -257,9 +272,15 @@ class AiohttpFetcher:
             raise FetchError(f"the response body was cut short: {exc}", kind="network") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}", kind="network") from exc
+        finally:
+            deadline.close()
 
     async def _read(
-        self, resp: aiohttp.ClientResponse, salt: bytes, known_digest: str | None
+        self,
+        resp: aiohttp.ClientResponse,
+        salt: bytes,
+        known_digest: str | None,
+        deadline: Deadline,
     ) -> FetchResult:
         s = self.settings
         if resp.status == 304:
@@ -290,6 +311,7 @@ class AiohttpFetcher:
         parts: list[bytes] = []
         received = 0
         async for chunk in resp.content.iter_chunked(_CHUNK):
+            deadline.progress()
             received += len(chunk)
             if received > s.max_bytes:
                 raise FetchError(

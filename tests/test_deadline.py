@@ -1,0 +1,102 @@
+"""ticker.fetch.deadline: a request's read and total timeouts on one timer, on a real loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ticker.fetch.deadline import Deadline
+
+
+async def _guarded(read: float, total: float, work: float, *, every: float | None = None) -> str:
+    """Run ``work`` seconds under a Deadline, with progress every ``every`` seconds: "done",
+    or which timeout cut it off."""
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = Deadline(task, read=read, total=total)
+    try:
+        end = time.monotonic() + work
+        while time.monotonic() < end:
+            await asyncio.sleep(every or work)
+            deadline.progress()
+        return "done"
+    except asyncio.CancelledError:
+        assert deadline.took_over()
+        assert deadline.cut is not None
+        return deadline.cut
+    finally:
+        deadline.close()
+
+
+async def test_no_progress_is_cut_off_at_the_read_timeout() -> None:
+    started = time.monotonic()
+    assert await asyncio.create_task(_guarded(0.1, 5.0, 2.0)) == "read"
+    assert 0.09 < time.monotonic() - started < 1.0
+
+
+async def test_progress_moves_the_read_deadline_until_the_total() -> None:
+    """Progress every 0.03 s keeps a 0.1 s read deadline from falling due; the 0.4 s total
+    cuts it off."""
+    started = time.monotonic()
+    assert await asyncio.create_task(_guarded(0.1, 0.4, 2.0, every=0.03)) == "total"
+    assert 0.39 < time.monotonic() - started < 1.2
+
+
+async def test_work_done_in_time_is_left_alone_and_its_timer_stops() -> None:
+    assert await asyncio.create_task(_guarded(0.2, 0.5, 0.3, every=0.05)) == "done"
+    await asyncio.sleep(0.4)  # past the total: nothing fires on a closed deadline
+
+
+async def test_a_cancellation_from_outside_at_the_same_moment_is_not_taken_over() -> None:
+    """The deadline and a stop cancel the task in the same turn of the loop: the stop's
+    cancellation goes on (took_over is False, and the task stays cancelled)."""
+    seen: list[bool] = []
+
+    async def request() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        deadline = Deadline(task, read=0.1, total=5.0)
+        timer = deadline._handle  # the stop falls due at the very instant of the deadline's timer
+        assert timer is not None
+        loop.call_at(timer.when(), task.cancel)
+        try:
+            await asyncio.sleep(2)
+        except asyncio.CancelledError:
+            seen.append(deadline.took_over())
+            raise
+        finally:
+            deadline.close()
+
+    task = asyncio.create_task(request())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    assert seen == [False]
+
+
+async def test_a_stall_after_progress_is_cut_off_a_read_timeout_after_the_last_data() -> None:
+    """Data every 0.03 s for 0.3 s, then none: cut off at about 0.4 s (the last data plus the
+    0.1 s read timeout), long before the 3 s total."""
+
+    async def request() -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = Deadline(task, read=0.1, total=3.0)
+        try:
+            for _ in range(10):
+                await asyncio.sleep(0.03)
+                deadline.progress()
+            await asyncio.sleep(5)
+            return "done"
+        except asyncio.CancelledError:
+            assert deadline.took_over()
+            return str(deadline.cut)
+        finally:
+            deadline.close()
+
+    started = time.monotonic()
+    assert await asyncio.create_task(request()) == "read"
+    assert 0.35 < time.monotonic() - started < 1.5
