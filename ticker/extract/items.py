@@ -119,12 +119,15 @@ def extract(
     base_url: str = "",
     max_items: int = MAX_ITEMS,
     max_chars: int = MAX_CHARS,
+    nodes: Sequence[Any] | None = None,
 ) -> Extraction:
     """Extract the ticker items of a parsed page. Empty lines are skipped; duplicates kept
-    (detection decides). Never raises for a page that merely lacks the ticker."""
+    (detection decides). Never raises for a page that merely lacks the ticker. ``nodes``: the
+    matches of ``items`` on this page, when the caller has them already."""
     json_page = page.type == "json"
     root: Any = page.root
-    nodes = select(root, items, json_page)
+    if nodes is None:
+        nodes = select(root, items, json_page)
     out: list[PageItem] = []
     skipped: list[str] = []
     for node in nodes:

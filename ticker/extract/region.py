@@ -157,7 +157,9 @@ def _extract_slice(
     # No line to confirm (an empty ticker is read whole), or one that may be cut short.
     if not nodes or getattr(page, "bad_utf8", False) or _cut(page.root, nodes):
         return None
-    result = extract(page, items=items, text=text_sel, link=link, canary=canary, base_url=base_url)
+    result = extract(
+        page, items=items, text=text_sel, link=link, canary=canary, base_url=base_url, nodes=nodes
+    )
     if canary is not None and not result.canary_found:
         return None  # only the whole page may report a missing canary
     if whole_start:
