@@ -207,7 +207,8 @@ async def test_a_line_that_leaves_keeps_the_last_time_the_page_showed_it(
     assert seen[LINES[0]] == utc(t1)  # the last poll that showed it, not the one that missed it
     assert seen[LINES[1]] == seen[LINES[2]] == utc(t2)
     with store.transaction():  # back within the re-alert window: the same row, seen again
-        store.record_detection("en", Detection(baseline=False, seen=tuple(keys)), now=t3)
+        back = Detection(baseline=False, seen=tuple(keys), back=(keys[0],))
+        store.record_detection("en", back, now=t3)
     assert {i.text: i.last_seen for i in store.history()} == dict.fromkeys(LINES, t3)
     rows = read_rows(db, "SELECT gone_since FROM items WHERE source = 'en'")
     assert rows == [{"gone_since": None}] * len(LINES)

@@ -162,8 +162,11 @@ class Ledger:
 
     def apply(self, detection: Detection, now: datetime) -> None:
         latest = {r.key: i for i, r in enumerate(self.rows)}
+        back = set(detection.back)
         for key in detection.seen:
             i = latest[key]
+            # ``back`` names exactly the seen lines that had left (the store changes only theirs)
+            assert (self.rows[i].gone_since is not None) == (key in back), key
             self.rows[i] = replace(self.rows[i], last_seen=now, gone_since=None)
         gone = set(detection.gone)
         for i, r in enumerate(self.rows):
@@ -223,6 +226,7 @@ def test_page_diffed_against_itself_is_never_new() -> None:
     assert detection.new == ()
     assert not is_alerting(detection)
     assert set(detection.seen) == present
+    assert detection.back == ()
     assert detection.gone == ()
 
 
@@ -262,7 +266,7 @@ def test_line_back_within_realert_after_is_not_new() -> None:
         back = gone_item(SIRENS, away)
         detection = run(page_of(SIRENS), known=[back], present=())
         assert detection.new == (), away
-        assert detection.seen == (back.key,), away
+        assert detection.seen == detection.back == (back.key,), away
 
 
 def test_empty_page_is_fine_and_everything_present_is_gone() -> None:

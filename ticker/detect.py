@@ -59,10 +59,12 @@ def detect(
             for k, i in page.items()
             if k not in known
         )
+        again = tuple(k for k in page if k in known)
         return Detection(
             baseline=True,
             new=first,
-            seen=tuple(k for k in page if k in known),
+            seen=again,
+            back=tuple(k for k in again if known[k].gone_since is not None),
             gone=gone,
             page_keys=tuple(page),
         )
@@ -71,6 +73,7 @@ def detect(
     left = {k: item for k, item in ((i.key, i) for i in recently_gone) if k not in page}
     words = {k: _words(k) for k in left}
     seen: list[str] = []
+    back: list[str] = []
     new: list[NewItem] = []
     for key, item in page.items():
         prior = known.get(key)
@@ -80,6 +83,8 @@ def detect(
                 new.append(NewItem(key=key, text=item.text, link=item.link, kind=ItemKind.RETURN))
             else:
                 seen.append(key)
+                if away is not None:
+                    back.append(key)
             continue
         edited = _edited_line(key, left, words) if left else None
         if edited is not None:
@@ -92,7 +97,12 @@ def detect(
         else:
             new.append(NewItem(key=key, text=item.text, link=item.link))
     return Detection(
-        baseline=False, new=tuple(new), seen=tuple(seen), gone=gone, page_keys=tuple(page)
+        baseline=False,
+        new=tuple(new),
+        seen=tuple(seen),
+        back=tuple(back),
+        gone=gone,
+        page_keys=tuple(page),
     )
 
 

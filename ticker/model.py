@@ -56,6 +56,7 @@ class Detection:
     baseline: bool
     new: tuple[NewItem, ...] = ()
     seen: tuple[str, ...] = ()  # keys present again (last_seen moves to now)
+    back: tuple[str, ...] = ()  # those of ``seen`` whose latest occurrence had left the page
     gone: tuple[str, ...] = ()  # keys present before and missing now (gone_since = now)
     page_keys: tuple[str, ...] = ()
 

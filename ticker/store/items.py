@@ -103,10 +103,10 @@ class ItemQueries:
         was seen), new occurrences; the page's lines are all seen now (``present_seen``)."""
         stamp = utc(now)
         self._staged_present[source_id] = frozenset(detection.page_keys)
-        if detection.seen:
+        if detection.back:
             # Only a line that was gone needs its row changed: a present line's last_seen is
             # the source's present_seen, moved below.
-            for chunk in _chunks(list(detection.seen), 500):
+            for chunk in _chunks(list(detection.back), 500):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
                     "UPDATE items SET last_seen = ?, gone_since = NULL WHERE id IN ("
