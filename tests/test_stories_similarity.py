@@ -372,3 +372,18 @@ def test_the_window_refuses_nonsense_sizes() -> None:
         StoryWindow(-1)
     with pytest.raises(ValueError, match="max_lines"):
         StoryWindow(60, max_lines=0)
+
+
+def test_in_a_flood_the_lines_that_share_the_most_are_the_ones_scored() -> None:
+    """300 lines alike from 300 sources all pass the bound (their words are crowded): the
+    scored ones are those sharing the most with the new line, so the one identical line among
+    them wins, not the first of many near misses."""
+    w = StoryWindow(1e9)
+    for i in range(300):
+        text = f"Rocket sirens sound across Metula and Kiryat Shmona wave{i}"
+        if i == 290:
+            text = "Rocket sirens sound across Metula and Kiryat Shmona tonight"
+        w.add(i, 1000 + i, f"s{i}", text, float(i))
+    m = w.match("new", "Rocket sirens sound across Metula and Kiryat Shmona tonight", 1e6, 0.5)
+    assert m is not None
+    assert (m.line_id, m.story_id, m.score) == (290, 1290, 1.0)

@@ -183,8 +183,8 @@ def _within(inner: str, outer: str) -> bool:
 def places_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     """True when each line names a place that is neither named by the other nor inside (or
     around) one the other names: the lines happen in different places."""
-    if not a or not b:
-        return False
+    if not a or not b or a <= b or b <= a:
+        return False  # one names only places the other names (the same ones, most often)
     only_a = any(not any(_within(x, y) or _within(y, x) for y in b) for x in a)
     only_b = any(not any(_within(y, x) or _within(x, y) for x in a) for y in b)
     return only_a and only_b

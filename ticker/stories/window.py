@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ticker.stories.similarity import (
@@ -124,7 +125,8 @@ class StoryWindow:
         new = features(text)
         if new.size == 0:
             return None
-        covered: defaultdict[int, int] = defaultdict(int)
+        # Counts by Counter.update, in C: a flood's words are on hundreds of lines each.
+        covered: Counter[int] = Counter()
         index = self._index
         empty: dict[int, None] = {}
         # A crowded word (on many lines: a common word, or a flood of lines alike) would cost
@@ -141,8 +143,7 @@ class StoryWindow:
                 common += 1
                 crowds += groups
                 continue
-            for line_id in hits:
-                covered[line_id] += 1
+            covered.update(iter(hits))  # the ids: a group is a dict, not counts
         words = dict(covered) if updates and new.numbers else None
         for n in new.numbers:
             hits = index.get(f"#{n}", empty)
@@ -150,18 +151,29 @@ class StoryWindow:
                 common += 1
                 crowds.append(hits)
                 continue
-            for line_id in hits:
-                covered[line_id] += 1
-        for line_id in self._nominate_recent(crowds, source_id):
-            covered[line_id] += 0
+            covered.update(iter(hits))
+        for line_id in self._nominate_recent(crowds, source_id).difference(covered):
+            covered[line_id] = 0
         # covered_bound(count, ...) >= floor, inlined: this loop runs once per line sharing a key.
         floor = raw_threshold(threshold)
         oldest = now - self.window_seconds
         size = new.size
         new_words = size - len(new.numbers)
         lines = self._lines
+        ids: Iterable[int] = covered
+        flood = 2 * common >= floor * size
+        if flood:
+            # Crowded words count for every line in the bound: when they are half of what it
+            # asks, most lines may pass it (a flood of lines alike). The lines that share the
+            # most go first (then the lowest id), sorted in C, and the first MAX_SCORED that
+            # pass are the ones scored. Otherwise few pass, and the MAX_SCORED that share the
+            # most are picked from them.
+            ranked = sorted(covered)
+            ranked.sort(key=covered.__getitem__, reverse=True)  # stable: lowest id first
+            ids = ranked
         candidates: list[_Line] = []
-        for line_id, count in covered.items():
+        for line_id in ids:
+            count = covered[line_id]
             line = lines[line_id]
             if line.source_id == source_id or not oldest <= line.first_seen <= now:
                 continue
@@ -176,6 +188,8 @@ class StoryWindow:
                 )
                 if words.get(line_id, 0) + common >= floor * (lo + LONGER_WEIGHT * (hi - lo)):
                     candidates.append(line)
+            if flood and len(candidates) == MAX_SCORED:
+                break
         if len(candidates) > MAX_SCORED:
             candidates = heapq.nlargest(
                 MAX_SCORED, candidates, key=lambda c: (covered[c.line_id], -c.line_id)
