@@ -43,8 +43,24 @@ class ItemQueries:
         """The latest occurrence of each page key, the keys shown last time, and the lines that
         left since ``gone_after``. Every query uses an index bounded by the page or the window."""
         seen = self.present_seen(source_id)
+        page = set(keys)
         known: dict[str, KnownItem] = {}
-        for chunk in _chunks(list(keys), 500):
+        present: set[str] = set()
+        # Lines shown last time and missing now have just left: they are edit candidates too.
+        leaving: list[KnownItem] = []
+        # A line still on the page is its key's latest occurrence (an occurrence is closed
+        # before a new one opens): most of a page is known from these rows alone.
+        for row in self.conn.execute(
+            "SELECT * FROM items WHERE source = ? AND gone_since IS NULL ORDER BY id", (source_id,)
+        ):
+            key = row["key"]
+            present.add(key)
+            if key in page:
+                known[key] = _known(row, seen)
+            else:
+                leaving.append(_known(row, seen))
+        # The rest of the page's keys: new lines, or lines seen before that had left.
+        for chunk in _chunks([k for k in keys if k not in present], 500):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
                 f"SELECT * FROM items WHERE source = ? AND key IN ({marks}) ORDER BY id",
@@ -52,16 +68,6 @@ class ItemQueries:
             )
             for row in rows:
                 known[row["key"]] = _known(row, seen)  # ORDER BY id: the latest occurrence wins
-        page = set(keys)
-        present: set[str] = set()
-        # Lines shown last time and missing now have just left: they are edit candidates too.
-        leaving: list[KnownItem] = []
-        for row in self.conn.execute(
-            "SELECT * FROM items WHERE source = ? AND gone_since IS NULL", (source_id,)
-        ):
-            present.add(row["key"])
-            if row["key"] not in page:
-                leaving.append(_known(row, seen))
         # Up to ``recent_limit`` rows on every page with a new line (a busy ticker has them
         # after a few hours): plain tuples, built positionally (a Row's lookups by name were
         # half of the read).
