@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -15,7 +16,7 @@ async def _guarded(read: float, total: float, work: float, *, every: float | Non
     or which timeout cut it off."""
     task = asyncio.current_task()
     assert task is not None
-    deadline = Deadline(task, read=read, total=total)
+    deadline = Deadline(task, first=read, read=read, total=total)
     try:
         end = time.monotonic() + work
         while time.monotonic() < end:
@@ -30,9 +31,9 @@ async def _guarded(read: float, total: float, work: float, *, every: float | Non
         deadline.close()
 
 
-async def test_no_progress_is_cut_off_at_the_read_timeout() -> None:
+async def test_no_answer_is_cut_off_at_its_allowance() -> None:
     started = time.monotonic()
-    assert await asyncio.create_task(_guarded(0.1, 5.0, 2.0)) == "read"
+    assert await asyncio.create_task(_guarded(0.1, 5.0, 2.0)) == "answer"
     assert 0.09 < time.monotonic() - started < 1.0
 
 
@@ -58,7 +59,7 @@ async def test_a_cancellation_from_outside_at_the_same_moment_is_not_taken_over(
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
-        deadline = Deadline(task, read=0.1, total=5.0)
+        deadline = Deadline(task, first=0.1, read=0.1, total=5.0)
         timer = deadline._handle  # the stop falls due at the very instant of the deadline's timer
         assert timer is not None
         loop.call_at(timer.when(), task.cancel)
@@ -84,7 +85,7 @@ async def test_a_stall_after_progress_is_cut_off_a_read_timeout_after_the_last_d
     async def request() -> str:
         task = asyncio.current_task()
         assert task is not None
-        deadline = Deadline(task, read=0.1, total=3.0)
+        deadline = Deadline(task, first=0.1, read=0.1, total=3.0)
         try:
             for _ in range(10):
                 await asyncio.sleep(0.03)
@@ -100,3 +101,52 @@ async def test_a_stall_after_progress_is_cut_off_a_read_timeout_after_the_last_d
     started = time.monotonic()
     assert await asyncio.create_task(request()) == "read"
     assert 0.35 < time.monotonic() - started < 1.5
+
+
+async def test_the_answer_gets_its_own_allowance_then_the_read_timeout_applies() -> None:
+    """0.4 s for the answer (connecting, redirects, the headers), then 0.1 s between pieces:
+    an answer at 0.25 s is in time, and the body's silence after it is cut off as "read"; a
+    request never answered is cut off at 0.4 s as "answer". Either way the task is left with
+    no cancellation pending (``cancelling()`` back to 0)."""
+
+    async def request(answer_after: float) -> tuple[str, float, int]:
+        task = asyncio.current_task()
+        assert task is not None
+        started = time.monotonic()
+        deadline = Deadline(task, first=0.4, read=0.1, total=5.0)
+        try:
+            await asyncio.sleep(answer_after)
+            deadline.progress()
+            await asyncio.sleep(5)
+            return "done", 0.0, 0
+        except asyncio.CancelledError:
+            assert deadline.took_over()
+            return str(deadline.cut), time.monotonic() - started, task.cancelling()
+        finally:
+            deadline.close()
+
+    cut, after, pending = await asyncio.create_task(request(0.25))
+    assert (cut, pending) == ("read", 0)
+    assert 0.34 < after < 1.0
+    cut, after, pending = await asyncio.create_task(request(3.0))
+    assert (cut, pending) == ("answer", 0)
+    assert 0.39 < after < 1.0
+
+
+async def test_a_cancellation_something_swallowed_is_taken_back_on_close() -> None:
+    """Were the deadline's cancellation swallowed on its way (the request then ends without
+    it), close() takes it back: the task is not left marked as being cancelled."""
+
+    async def request() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = Deadline(task, first=0.05, read=0.05, total=5.0)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # as a careless library might
+                await asyncio.sleep(1)
+            assert deadline.cut == "answer"
+        finally:
+            deadline.close()
+        return task.cancelling()
+
+    assert await asyncio.create_task(request()) == 0

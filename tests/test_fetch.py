@@ -371,10 +371,11 @@ async def test_server_that_goes_silent_after_headers_hits_the_read_timeout(
     assert time.monotonic() - started < 2.5
 
 
-async def test_server_slow_to_send_its_headers_hits_the_read_timeout(
+async def test_server_slow_to_send_its_headers_is_cut_off_after_connect_and_read(
     page_server: PageServer,
 ) -> None:
-    """The read timeout counts from the request until the headers arrive too."""
+    """Until the headers arrive the request has connect_timeout + read_timeout (what aiohttp
+    gave a hop to connect, then to answer)."""
     release = asyncio.Event()
 
     async def handler(request: web.Request) -> web.Response:
@@ -385,14 +386,37 @@ async def test_server_slow_to_send_its_headers_hits_the_read_timeout(
     started = time.monotonic()
     try:
         err = await fetch_error(
-            page_server.url("/late"), fetch_settings(read_timeout=0.4, total_timeout=5.0)
+            page_server.url("/late"),
+            fetch_settings(connect_timeout=0.3, read_timeout=0.4, total_timeout=5.0),
         )
     finally:
         release.set()
     elapsed = time.monotonic() - started
     assert err.kind == "timeout"
-    assert "read_timeout" in str(err)
-    assert 0.35 < elapsed < 2.0
+    assert "no answer within 0.7s (connect_timeout + read_timeout)" in str(err)
+    assert 0.65 < elapsed < 2.5
+
+
+async def test_a_redirect_chain_slower_than_the_read_timeout_still_arrives(
+    page_server: PageServer,
+) -> None:
+    """Three redirects answering after 0.3 s each (1.2 s to the page) under a 0.5 s read
+    timeout: each hop was within what aiohttp allowed it, and so is the chain."""
+
+    async def hop(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.3)
+        n = int(request.match_info.get("tail", "hop/0").rsplit("/", 1)[-1])
+        if n < 3:
+            raise web.HTTPFound(f"/hop/{n + 1}")
+        return web.Response(text="<p>arrived</p>", content_type="text/html")
+
+    for n in range(4):
+        page_server.handlers[f"/hop/{n}"] = hop
+    result = await fetch(
+        page_server.url("/hop/0"),
+        fetch_settings(connect_timeout=2.0, read_timeout=0.5, total_timeout=5.0),
+    )
+    assert result.body == b"<p>arrived</p>"
 
 
 async def test_a_page_that_keeps_coming_outlasts_the_read_timeout(page_server: PageServer) -> None:

@@ -208,9 +208,16 @@ class AiohttpFetcher:
     ) -> FetchResult:
         assert self._session is not None
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:
+            raise RuntimeError("AiohttpFetcher.fetch runs in a task (its deadline cancels it)")
+        s = self.settings
+        # Connecting, redirects and the final headers within connect + read (what aiohttp's
+        # sock_connect and sock_read allowed a hop), then read between pieces of the body.
         deadline = Deadline(
-            task, read=self.settings.read_timeout, total=self.settings.total_timeout
+            task,
+            first=s.connect_timeout + s.read_timeout,
+            read=s.read_timeout,
+            total=s.total_timeout,
         )
         try:
             async with self._session.request(
@@ -228,13 +235,7 @@ class AiohttpFetcher:
         except asyncio.CancelledError as exc:
             if not deadline.took_over():
                 raise
-            s = self.settings
-            raise FetchError(
-                f"timed out: no data for {s.read_timeout:g}s (read_timeout)"
-                if deadline.cut == "read"
-                else f"timed out after {s.total_timeout:g}s (timeout, the whole request)",
-                kind="timeout",
-            ) from exc
+            raise FetchError(_timed_out(deadline.cut, s), kind="timeout") from exc
         except FetchError:
             raise
         except TimeoutError as exc:  # aiohttp's: connecting (sock_connect)
@@ -350,3 +351,15 @@ class AiohttpFetcher:
         if not body.strip():
             raise FetchError("empty response body", kind="content", status=resp.status)
         return replace(head, body=body, received_at=time.perf_counter())
+
+
+def _timed_out(cut: str | None, s: FetchSettings) -> str:
+    """What a timeout says: which part of the request's Deadline cut it off."""
+    if cut == "answer":
+        return (
+            f"timed out: no answer within {s.connect_timeout + s.read_timeout:g}s "
+            "(connect_timeout + read_timeout)"
+        )
+    if cut == "read":
+        return f"timed out: no data for {s.read_timeout:g}s (read_timeout)"
+    return f"timed out after {s.total_timeout:g}s (timeout, the whole request)"
