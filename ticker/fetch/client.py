@@ -240,7 +240,7 @@ class AiohttpFetcher:
             raise
         except TimeoutError as exc:  # aiohttp's: connecting (sock_connect)
             raise FetchError(
-                f"timed out connecting after {self.settings.connect_timeout:g}s (connect_timeout)",
+                f"timed out connecting after {s.connect_timeout:g}s (connect_timeout)",
                 kind="timeout",
             ) from exc
         except aiohttp.TooManyRedirects as exc:
