@@ -46,8 +46,15 @@ async def test_progress_moves_the_read_deadline_until_the_total() -> None:
 
 
 async def test_work_done_in_time_is_left_alone_and_its_timer_stops() -> None:
-    assert await asyncio.create_task(_guarded(0.2, 0.5, 0.3, every=0.05)) == "done"
-    await asyncio.sleep(0.4)  # past the total: nothing fires on a closed deadline
+    """The same task goes on past the closed deadline's total: a timer left running would
+    cancel its later work."""
+
+    async def request_then_more() -> tuple[str, str]:
+        first = await _guarded(0.2, 0.5, 0.3, every=0.05)
+        await asyncio.sleep(0.4)  # past the total
+        return first, "went on"
+
+    assert await asyncio.create_task(request_then_more()) == ("done", "went on")
 
 
 async def test_a_cancellation_from_outside_at_the_same_moment_is_not_taken_over() -> None:
